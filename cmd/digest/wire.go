@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/digest-newsletter/digest/delivery"
+	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/pipeline"
+	"github.com/digest-newsletter/digest/digest/render"
+	"github.com/digest-newsletter/digest/internal/config"
+	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/mailer"
+	"github.com/digest-newsletter/digest/subscribers"
+)
+
+// openStore opens the SQLite store named in the config.
+func openStore(ctx context.Context, cfg *config.Config) (*store.DB, error) {
+	return store.Open(ctx, cfg.Resolve(cfg.Store.Path))
+}
+
+// openStoreIfExists is for read-only commands (dry run, preview): a fresh
+// clone has no store yet, and looking must not create one.
+func openStoreIfExists(ctx context.Context, cfg *config.Config) (*store.DB, error) {
+	if _, err := os.Stat(cfg.Resolve(cfg.Store.Path)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return openStore(ctx, cfg)
+}
+
+func newRenderer(cfg *config.Config) (*render.Renderer, error) {
+	return render.New(render.Options{
+		Newsletter:   cfg.Newsletter,
+		Theme:        cfg.Theme,
+		TemplatesDir: cfg.Resolve(cfg.Theme.TemplatesDir),
+	})
+}
+
+func newMailer(cfg *config.Config, log *slog.Logger) (*mailer.Mailer, error) {
+	var dk *mailer.DKIMOptions
+	if cfg.DKIM.Enabled() {
+		key, err := mailer.LoadDKIMKey(cfg.Resolve(cfg.DKIM.PrivateKeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("dkim.private_key_file: %w", err)
+		}
+		dk = &mailer.DKIMOptions{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, Signer: key}
+	}
+	return mailer.New(mailer.OptionsFrom(cfg.SMTP, cfg.Delivery, dk, log))
+}
+
+// newTokens reads the HMAC key from the environment. Without one, a dry
+// run or preview may go on with placeholder links (nil), a real send not.
+func newTokens(cfg *config.Config, required bool) (*subscribers.Tokens, error) {
+	key := cfg.Server.Secret()
+	if len(key) == 0 && !required {
+		return nil, nil
+	}
+	t, err := subscribers.NewTokens(key, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Server.SecretEnv, err)
+	}
+	return t, nil
+}
+
+// buildFunc collects and groups with the config's sources. Conditional GET
+// state is used only when st is given: a dry run must not remember ETags, or
+// the real send after it would get 304s and miss the articles.
+func buildFunc(cfg *config.Config, st *store.DB, edition string, log *slog.Logger) delivery.BuildFunc {
+	return func(ctx context.Context, from, to time.Time, seen func(string) bool) (*digest.Digest, error) {
+		o := pipeline.Options{From: from, To: to, Edition: edition, Seen: seen, Logger: log}
+		if st != nil {
+			o.State = st
+		}
+		return pipeline.Build(ctx, cfg, o), nil
+	}
+}
+
+// newSender wires the delivery engine. st may be nil (dry run without a store).
+func newSender(cfg *config.Config, st *store.DB, dryRun bool, tokens *subscribers.Tokens, edition string, progress func(delivery.Summary), log *slog.Logger) (*delivery.Sender, error) {
+	stateStore := st
+	if dryRun {
+		stateStore = nil
+	}
+	r, err := newRenderer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMailer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	o := delivery.Options{
+		Config:   cfg,
+		Mailer:   m,
+		Renderer: r,
+		Tokens:   tokens,
+		Build:    buildFunc(cfg, stateStore, edition, log),
+		Logger:   log,
+		Progress: progress,
+	}
+	if st != nil {
+		o.Store = st
+	}
+	return delivery.New(o), nil
+}

@@ -1,0 +1,491 @@
+// Package delivery sends one issue of the newsletter to every subscriber of
+// its edition, exactly once each as far as SMTP allows.
+//
+// The ledger is the store's deliveries table: one row per (issue,
+// subscriber), created with the issue in one transaction before the first
+// message leaves, so the recipient set of an issue is fixed and a resumed
+// run sends to exactly those not yet marked sent. A row is marked sent right
+// after the server accepts the message. To keep the crash window small,
+// at most Concurrency messages are ever "sent but not yet marked": a slot is
+// taken before a message is handed to the mailer and given back only when
+// its mark is committed. Marks are committed in small groups (group commit),
+// which keeps SQLite off the critical path.
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/render"
+	"github.com/digest-newsletter/digest/internal/config"
+	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/mailer"
+	"github.com/digest-newsletter/digest/subscribers"
+)
+
+// Store is what delivery needs from persistence.
+type Store interface {
+	OpenIssue(ctx context.Context, edition string) (store.Issue, bool, error)
+	LastIssue(ctx context.Context, edition string) (store.Issue, bool, error)
+	CreateIssue(ctx context.Context, is store.Issue, defaultEdition string) (store.Issue, error)
+	FinishIssue(ctx context.Context, id int64, at time.Time) error
+	EachPending(ctx context.Context, issueID int64, batch int, fn func(store.Delivery) error) error
+	MarkDeliveries(ctx context.Context, marks []store.Mark) error
+	RecordBounce(ctx context.Context, subscriberID int64, hard bool, reason string, hardLimit, softLimit int, at time.Time) (bool, error)
+	IssueCounts(ctx context.Context, issueID int64) (store.IssueSummary, error)
+	EachSubscriber(ctx context.Context, f store.Filter, fn func(store.Subscriber) error) error
+	SeenArticles(ctx context.Context, ids []string) (map[string]bool, error)
+	MarkSeen(ctx context.Context, ids []string, issueID int64, at time.Time) error
+}
+
+// Mailer delivers messages over SMTP.
+type Mailer interface {
+	Deliver(ctx context.Context, jobs <-chan mailer.Job) <-chan mailer.Result
+	Build(msg *mailer.Message) ([]byte, error)
+}
+
+// Renderer renders a digest once per topic set.
+type Renderer interface {
+	Render(d *digest.Digest, topics []string) (*render.Rendered, error)
+}
+
+// BuildFunc collects and groups the articles of a window.
+type BuildFunc func(ctx context.Context, from, to time.Time, seen func(id string) bool) (*digest.Digest, error)
+
+// Options wires a Sender.
+type Options struct {
+	Config   *config.Config
+	Store    Store // nil only for a dry run without a store
+	Mailer   Mailer
+	Renderer Renderer
+	Tokens   *subscribers.Tokens
+	Build    BuildFunc
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// Progress, when set, is called after every mark with the running summary.
+	Progress func(Summary)
+	// BounceMailto builds the List-Unsubscribe mailto for a subscriber; nil: none.
+	BounceAddress     func(subscriberID, issueID int64) string
+	UnsubscribeMailto func(subscriberID int64) string
+}
+
+// Sender sends issues.
+type Sender struct {
+	o   Options
+	log *slog.Logger
+}
+
+// New returns a Sender.
+func New(o Options) *Sender {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Sender{o: o, log: o.Logger}
+}
+
+// Summary is the outcome of one send, as printed by `digest send --json`.
+type Summary struct {
+	Issue           int64   `json:"issue"`
+	Edition         string  `json:"edition"`
+	Articles        int     `json:"articles"`
+	Recipients      int     `json:"recipients"`
+	Sent            int     `json:"sent"`
+	FailedTemporary int     `json:"failed_temporary"`
+	FailedPermanent int     `json:"failed_permanent"`
+	Skipped         int     `json:"skipped"`
+	Resumed         bool    `json:"resumed"`
+	DryRun          bool    `json:"dry_run"`
+	Empty           bool    `json:"empty"`
+	Seconds         float64 `json:"seconds"`
+	// Digest is the issue's content, for printing; not part of the JSON.
+	Digest *digest.Digest `json:"-"`
+}
+
+// SendOptions are the per-run choices.
+type SendOptions struct {
+	Edition string
+	DryRun  bool
+	OutDir  string    // write .eml files and preview.html here
+	Slot    time.Time // the scheduled slot (daemon); zero for a manual send
+	// Force sends an issue even when it has no articles.
+	Force bool
+}
+
+// payload is what an issue freezes in the store.
+type payload struct {
+	Digest *digest.Digest `json:"digest"`
+}
+
+// ErrNoSecret is returned for a real send without a token key.
+var ErrNoSecret = errors.New("delivery: no token key: set the environment variable named by server.secret_env")
+
+// Send runs one issue of an edition: resume the unfinished one, or build,
+// freeze and send a new one.
+func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
+	start := time.Now()
+	cfg := s.o.Config
+	ed, ok := cfg.Edition(so.Edition)
+	if !ok {
+		return Summary{}, fmt.Errorf("delivery: unknown edition %q", so.Edition)
+	}
+	sum := Summary{Edition: ed.Name, DryRun: so.DryRun}
+	defer func() { sum.Seconds = time.Since(start).Seconds() }()
+
+	var (
+		issue store.Issue
+		d     *digest.Digest
+	)
+	if s.o.Store != nil {
+		open, found, err := s.o.Store.OpenIssue(ctx, ed.Name)
+		if err != nil {
+			return sum, err
+		}
+		if found {
+			var p payload
+			if err := json.Unmarshal(open.Payload, &p); err != nil || p.Digest == nil {
+				return sum, fmt.Errorf("delivery: issue %d: frozen digest unreadable: %v", open.ID, err)
+			}
+			issue, d, sum.Resumed = open, p.Digest, true
+			s.log.Info("resuming unfinished issue", "issue", issue.ID, "edition", ed.Name)
+		}
+	}
+	if d == nil {
+		now := s.o.Now().UTC().Truncate(time.Second)
+		from := now.Add(-cfg.Newsletter.Window)
+		if s.o.Store != nil {
+			last, found, err := s.o.Store.LastIssue(ctx, ed.Name)
+			if err != nil {
+				return sum, err
+			}
+			if found {
+				from = last.WindowTo
+			}
+		}
+		var seen func(string) bool
+		if s.o.Store != nil {
+			seen = s.seenFunc(ctx)
+		}
+		var err error
+		d, err = s.o.Build(ctx, from, now, seen)
+		if err != nil {
+			return sum, err
+		}
+		d.Edition = ed.Name
+		sum.Articles = d.Count()
+		sum.Digest = d
+		if d.Count() == 0 && ed.SkipEmpty() && !so.Force {
+			sum.Empty = true
+			s.log.Info("nothing new: no issue sent", "edition", ed.Name, "from", from, "to", now)
+			return sum, nil
+		}
+		issue = store.Issue{Edition: ed.Name, Slot: so.Slot, WindowFrom: from, WindowTo: now, Status: "sending", Created: now, Articles: d.Count()}
+		if !so.DryRun && s.o.Store != nil {
+			if s.o.Tokens == nil {
+				return sum, ErrNoSecret
+			}
+			issue.Payload, err = json.Marshal(payload{Digest: d})
+			if err != nil {
+				return sum, fmt.Errorf("delivery: freeze: %w", err)
+			}
+			issue, err = s.o.Store.CreateIssue(ctx, issue, cfg.Editions[0].Name)
+			if err != nil {
+				return sum, err
+			}
+			if err := s.o.Store.MarkSeen(ctx, articleIDs(d), issue.ID, now); err != nil {
+				return sum, err
+			}
+			s.log.Info("issue frozen", "issue", issue.ID, "edition", ed.Name, "articles", d.Count())
+		}
+	}
+	sum.Issue, sum.Articles, sum.Digest = issue.ID, d.Count(), d
+
+	if so.DryRun || s.o.Store == nil {
+		err := s.dryRun(ctx, issue, d, so, &sum)
+		return sum, err
+	}
+	if s.o.Tokens == nil {
+		return sum, ErrNoSecret
+	}
+	if err := s.deliver(ctx, issue, d, &sum); err != nil {
+		return sum, err
+	}
+	counts, err := s.o.Store.IssueCounts(ctx, issue.ID)
+	if err != nil {
+		return sum, err
+	}
+	sum.Recipients = counts.Recipients
+	if counts.Pending == 0 && counts.FailedTemp == 0 {
+		if err := s.o.Store.FinishIssue(ctx, issue.ID, s.o.Now()); err != nil {
+			return sum, err
+		}
+		s.log.Info("issue finished", "issue", issue.ID, "sent", counts.Sent, "failed_permanent", counts.FailedPerm, "skipped", counts.Skipped)
+	} else {
+		s.log.Warn("issue left unfinished: run digest send again to retry", "issue", issue.ID, "pending", counts.Pending+counts.FailedTemp)
+	}
+	return sum, ctx.Err()
+}
+
+func (s *Sender) seenFunc(ctx context.Context) func(string) bool {
+	// Build asks article by article; answer from one query per build
+	// would need the ids up front, so cache per id instead.
+	cache := map[string]bool{}
+	return func(id string) bool {
+		if v, ok := cache[id]; ok {
+			return v
+		}
+		m, err := s.o.Store.SeenArticles(ctx, []string{id})
+		if err != nil {
+			s.log.Warn("seen articles lookup failed", "error", err)
+			return false
+		}
+		cache[id] = m[id]
+		return m[id]
+	}
+}
+
+func articleIDs(d *digest.Digest) []string {
+	var ids []string
+	for _, t := range d.Topics {
+		for _, a := range t.Articles {
+			ids = append(ids, a.ID)
+		}
+	}
+	return ids
+}
+
+// recipient is one message to build.
+type recipient struct {
+	deliveryID   int64
+	subscriberID int64
+	email, name  string
+	topics       []string
+}
+
+// variants renders each distinct topic set once per issue.
+type variants struct {
+	r     Renderer
+	d     *digest.Digest
+	mu    sync.Mutex
+	cache map[string]*render.Rendered
+	names map[string]bool
+}
+
+func newVariants(r Renderer, d *digest.Digest) *variants {
+	names := map[string]bool{}
+	for _, t := range d.Topics {
+		names[t.Name] = true
+	}
+	return &variants{r: r, d: d, cache: map[string]*render.Rendered{}, names: names}
+}
+
+// get returns the rendering for a subscriber's topics. Topics the issue
+// does not have are ignored; a subscriber with none of this issue's topics
+// (or none chosen) gets the whole digest, since an empty email helps nobody.
+func (v *variants) get(topics []string) (*render.Rendered, error) {
+	var keep []string
+	for _, t := range topics {
+		if v.names[t] {
+			keep = append(keep, t)
+		}
+	}
+	slices.Sort(keep)
+	keep = slices.Compact(keep)
+	if len(keep) == len(v.names) {
+		keep = nil
+	}
+	key := strings.Join(keep, "\x00")
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if r, ok := v.cache[key]; ok {
+		return r, nil
+	}
+	r, err := v.r.Render(v.d, keep)
+	if err != nil {
+		return nil, err
+	}
+	v.cache[key] = r
+	return r, nil
+}
+
+// message builds one recipient's email.
+func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.Message, error) {
+	cfg := s.o.Config
+	rd, err := v.get(rc.topics)
+	if err != nil {
+		return nil, err
+	}
+	unsub, prefs := s.links(issue, rc.subscriberID)
+	html, text := rd.Personalize(render.Recipient{Name: rc.name, Email: rc.email, UnsubscribeURL: unsub, PreferencesURL: prefs})
+	to := (&mail.Address{Name: rc.name, Address: rc.email}).String()
+	m := &mailer.Message{
+		From:           cfg.Newsletter.From,
+		To:             to,
+		ReplyTo:        cfg.Newsletter.ReplyTo,
+		Subject:        rd.Subject,
+		Date:           issue.Created,
+		MessageID:      MessageID(issue.ID, rc.subscriberID, cfg.Newsletter.From),
+		HTML:           html,
+		Text:           text,
+		ListID:         ListID(cfg),
+		UnsubscribeURL: unsub,
+		Headers:        map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)},
+	}
+	if s.o.UnsubscribeMailto != nil {
+		m.UnsubscribeMailto = s.o.UnsubscribeMailto(rc.subscriberID)
+	}
+	if s.o.BounceAddress != nil {
+		m.EnvelopeFrom = s.o.BounceAddress(rc.subscriberID, issue.ID)
+	}
+	return m, nil
+}
+
+// links are the unsubscribe and preferences URLs of one subscriber. Tokens
+// are issued at the issue's creation time, so a resumed send builds the
+// very same message and the links live as long as the issue is young.
+func (s *Sender) links(issue store.Issue, subscriberID int64) (unsub, prefs string) {
+	base := strings.TrimRight(s.o.Config.Newsletter.BaseURL, "/")
+	if s.o.Tokens == nil {
+		return base + "/unsubscribe?token=DRY-RUN", base + "/preferences?token=DRY-RUN"
+	}
+	issued := issue.Created
+	if issued.IsZero() {
+		issued = s.o.Now()
+	}
+	ut := s.o.Tokens.SignClaims(subscribers.Claims{Purpose: subscribers.PurposeUnsubscribe, Subscriber: subscriberID, Issued: issued})
+	pt := s.o.Tokens.SignClaims(subscribers.Claims{Purpose: subscribers.PurposePreferences, Subscriber: subscriberID, Issued: issued})
+	return base + "/unsubscribe?token=" + url.QueryEscape(ut), base + "/preferences?token=" + url.QueryEscape(pt)
+}
+
+// MessageID is deterministic per issue and subscriber, so a message sent
+// twice after a crash carries the same ID and clients can fold the copies.
+func MessageID(issueID, subscriberID int64, from string) string {
+	domain := "digest.invalid"
+	if a, err := mail.ParseAddress(from); err == nil {
+		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
+			domain = strings.ToLower(a.Address[at+1:])
+		}
+	}
+	return fmt.Sprintf("issue-%d.sub-%d@%s", issueID, subscriberID, domain)
+}
+
+// ListID is the RFC 2919 List-Id: "Title <list-id>".
+func ListID(cfg *config.Config) string {
+	id := cfg.Newsletter.ListID
+	if id == "" {
+		domain := "digest.invalid"
+		if a, err := mail.ParseAddress(cfg.Newsletter.From); err == nil {
+			if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
+				domain = strings.ToLower(a.Address[at+1:])
+			}
+		}
+		id = slug(cfg.Newsletter.Title) + "." + domain
+	}
+	return fmt.Sprintf("%s <%s>", strings.ReplaceAll(cfg.Newsletter.Title, "\"", ""), id)
+}
+
+func slug(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if out == "" {
+		return "digest"
+	}
+	return out
+}
+
+// dryRun streams every confirmed subscriber of the edition through
+// rendering and message building, and writes nothing but --out files.
+func (s *Sender) dryRun(ctx context.Context, issue store.Issue, d *digest.Digest, so SendOptions, sum *Summary) error {
+	if issue.Created.IsZero() {
+		issue.Created = s.o.Now().UTC().Truncate(time.Second)
+	}
+	v := newVariants(s.o.Renderer, d)
+	if so.OutDir != "" {
+		if err := os.MkdirAll(so.OutDir, 0o755); err != nil {
+			return fmt.Errorf("delivery: --out: %w", err)
+		}
+	}
+	emit := func(rc recipient) error {
+		m, err := s.message(issue, v, rc)
+		if err != nil {
+			return err
+		}
+		raw, err := s.o.Mailer.Build(m)
+		if err != nil {
+			return fmt.Errorf("delivery: build message for %s: %w", rc.email, err)
+		}
+		sum.Recipients++
+		sum.Sent++
+		if so.OutDir != "" {
+			name := fmt.Sprintf("%06d-%s.eml", rc.subscriberID, safeFile(rc.email))
+			if err := os.WriteFile(filepath.Join(so.OutDir, name), raw, 0o644); err != nil {
+				return fmt.Errorf("delivery: --out: %w", err)
+			}
+		}
+		return nil
+	}
+	cfg := s.o.Config
+	if s.o.Store != nil {
+		def := cfg.Editions[0].Name
+		err := s.o.Store.EachSubscriber(ctx, store.Filter{Status: store.StatusConfirmed}, func(sub store.Subscriber) error {
+			if !(sub.Edition == sum.Edition || (sub.Edition == "" && sum.Edition == def)) {
+				return nil
+			}
+			return emit(recipient{subscriberID: sub.ID, email: sub.Email, name: sub.Name, topics: sub.Topics})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if sum.Recipients == 0 {
+		// No list yet: render for one sample recipient so the operator
+		// sees what would go out.
+		if err := emit(recipient{subscriberID: 0, email: "reader@example.org", name: "Sample Reader"}); err != nil {
+			return err
+		}
+		sum.Recipients, sum.Sent = 0, 0
+	}
+	if so.OutDir != "" {
+		rd, err := v.get(nil)
+		if err != nil {
+			return err
+		}
+		unsub, prefs := s.links(issue, 0)
+		html, _ := rd.Personalize(render.Recipient{Name: "Sample Reader", Email: "reader@example.org", UnsubscribeURL: unsub, PreferencesURL: prefs})
+		if err := os.WriteFile(filepath.Join(so.OutDir, "preview.html"), html, 0o644); err != nil {
+			return fmt.Errorf("delivery: --out: %w", err)
+		}
+	}
+	return nil
+}
+
+func safeFile(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' || r == '@' {
+			return r
+		}
+		return '_'
+	}, s)
+}

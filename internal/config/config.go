@@ -1,0 +1,313 @@
+// Package config loads digest's TOML configuration: strictly (an unknown key
+// is an error), with defaults, then validated. Every error names the file,
+// the key and, where it can be found, the line.
+//
+// Secrets never live in the file: keys ending in _env name the environment
+// variable that holds them.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. Each section has its own type and its
+// own checks in validate.go.
+type Config struct {
+	Newsletter Newsletter  `toml:"newsletter"`
+	Editions   []Edition   `toml:"editions"`
+	Sources    []Source    `toml:"sources"`
+	Topics     []TopicRule `toml:"topics"`
+	Collect    Collect     `toml:"collect"`
+	Stories    Stories     `toml:"stories"`
+	Theme      Theme       `toml:"theme"`
+	SMTP       SMTP        `toml:"smtp"`
+	DKIM       DKIM        `toml:"dkim"`
+	Delivery   Delivery    `toml:"delivery"`
+	Store      Store       `toml:"store"`
+	Server     Server      `toml:"server"`
+	Daemon     Daemon      `toml:"daemon"`
+	Inbound    Inbound     `toml:"inbound"`
+
+	// Path is the file the config was loaded from; relative paths in the
+	// config are resolved against its folder.
+	Path string `toml:"-"`
+	// lines maps a dotted key ("smtp.tls", "editions.1.schedule") to the line
+	// it was written on, for error messages.
+	lines map[string]int
+}
+
+// Newsletter describes the publication itself.
+type Newsletter struct {
+	Title         string        `toml:"title"`
+	Description   string        `toml:"description"`
+	From          string        `toml:"from"`
+	ReplyTo       string        `toml:"reply_to"`
+	BaseURL       string        `toml:"base_url"`
+	PostalAddress string        `toml:"postal_address"`
+	Language      string        `toml:"language"`
+	ListID        string        `toml:"list_id"`
+	Window        time.Duration `toml:"window"`
+	MaxPerTopic   int           `toml:"max_per_topic"`
+	SummaryChars  int           `toml:"summary_chars"`
+}
+
+// Edition is one schedule subscribers can choose (daily, weekly, ...).
+type Edition struct {
+	Name        string `toml:"name"`
+	Schedule    string `toml:"schedule"`
+	Timezone    string `toml:"timezone"`
+	SkipIfEmpty *bool  `toml:"skip_if_empty"`
+	Description string `toml:"description"`
+}
+
+// SkipEmpty reports whether an issue with no new articles is skipped
+// (the default).
+func (e Edition) SkipEmpty() bool { return e.SkipIfEmpty == nil || *e.SkipIfEmpty }
+
+// Source is a feed (url) or a folder of article files (path).
+type Source struct {
+	Name     string        `toml:"name"`
+	URL      string        `toml:"url"`
+	Path     string        `toml:"path"`
+	Weight   float64       `toml:"weight"`
+	Timeout  time.Duration `toml:"timeout"`
+	MaxBytes int64         `toml:"max_bytes"`
+}
+
+// TopicRule claims articles for a named topic.
+type TopicRule struct {
+	Name       string   `toml:"name"`
+	Keywords   []string `toml:"keywords"`
+	Sources    []string `toml:"sources"`
+	Categories []string `toml:"categories"`
+}
+
+// Collect bounds the fetching of sources.
+type Collect struct {
+	Concurrency int           `toml:"concurrency"`
+	Timeout     time.Duration `toml:"timeout"`
+	MaxBytes    int64         `toml:"max_bytes"`
+	UserAgent   string        `toml:"user_agent"`
+}
+
+// Stories tunes story merging, automatic topics and ranking.
+type Stories struct {
+	Merge           *bool   `toml:"merge"`
+	MergeThreshold  float64 `toml:"merge_threshold"`
+	AutoTopics      *bool   `toml:"auto_topics"`
+	MinTopics       int     `toml:"min_topics"`
+	MaxTopics       int     `toml:"max_topics"`
+	LabelTerms      int     `toml:"label_terms"`
+	TopStories      int     `toml:"top_stories"`
+	TopMinSources   int     `toml:"top_min_sources"`
+	RecencyHalfLife time.Duration `toml:"recency_half_life"`
+	Language        string  `toml:"language"`
+	StopWords       []string `toml:"stop_words"`
+	Seed            int64   `toml:"seed"`
+}
+
+// MergeEnabled reports whether the same story from several sources is merged.
+func (s Stories) MergeEnabled() bool { return s.Merge == nil || *s.Merge }
+
+// AutoTopicsEnabled reports whether unclaimed articles are clustered.
+func (s Stories) AutoTopicsEnabled() bool { return s.AutoTopics == nil || *s.AutoTopics }
+
+// Theme is the look of the email and where custom templates live.
+type Theme struct {
+	AccentColor  string `toml:"accent_color"`
+	LogoURL      string `toml:"logo_url"`
+	LogoAlt      string `toml:"logo_alt"`
+	FooterText   string `toml:"footer_text"`
+	TemplatesDir string `toml:"templates_dir"`
+	MaxHTMLBytes int    `toml:"max_html_bytes"`
+	WebURL       string `toml:"web_url"`
+}
+
+// SMTP is the outgoing mail server.
+type SMTP struct {
+	Host               string        `toml:"host"`
+	Port               int           `toml:"port"`
+	TLS                string        `toml:"tls"`
+	Username           string        `toml:"username"`
+	PasswordEnv        string        `toml:"password_env"`
+	Concurrency        int           `toml:"concurrency"`
+	Rate               float64       `toml:"rate"`
+	Timeout            time.Duration `toml:"timeout"`
+	MaxPerConnection   int           `toml:"max_per_connection"`
+	InsecureSkipVerify bool          `toml:"insecure_skip_verify"`
+	HELO               string        `toml:"helo"`
+}
+
+// Password reads the SMTP password from the environment variable the config
+// names. It is never stored in Config.
+func (s SMTP) Password() string {
+	if s.PasswordEnv == "" {
+		return ""
+	}
+	return os.Getenv(s.PasswordEnv)
+}
+
+// DKIM signs outgoing mail when Domain is set.
+type DKIM struct {
+	Domain         string `toml:"domain"`
+	Selector       string `toml:"selector"`
+	PrivateKeyFile string `toml:"private_key_file"`
+}
+
+// Enabled reports whether messages are DKIM-signed.
+func (d DKIM) Enabled() bool { return d.Domain != "" }
+
+// Delivery tunes retries and bounce handling.
+type Delivery struct {
+	Retries       int           `toml:"retries"`
+	RetryBackoff  time.Duration `toml:"retry_backoff"`
+	MaxBackoff    time.Duration `toml:"max_backoff"`
+	BounceAfter   int           `toml:"bounce_after"`
+	SoftBounceAfter int         `toml:"soft_bounce_after"`
+	MarkBatch     int           `toml:"mark_batch"`
+	MarkInterval  time.Duration `toml:"mark_interval"`
+}
+
+// Store is the SQLite database.
+type Store struct {
+	Path string `toml:"path"`
+}
+
+// Server is the web endpoint (subscribe, confirm, unsubscribe, preferences).
+type Server struct {
+	Listen           string        `toml:"listen"`
+	SecretEnv        string        `toml:"secret_env"`
+	TrustProxy       bool          `toml:"trust_proxy"`
+	ConfirmTTL       time.Duration `toml:"confirm_ttl"`
+	UnsubscribeTTL   time.Duration `toml:"unsubscribe_ttl"`
+	PendingTTL       time.Duration `toml:"pending_ttl"`
+	RatePerIP        int           `toml:"rate_per_ip"`
+	RateWindow       time.Duration `toml:"rate_window"`
+	ConfirmEvery     time.Duration `toml:"confirm_every"`
+	ConsentText      string        `toml:"consent_text"`
+}
+
+// Secret reads the HMAC key for tokens from the environment.
+func (s Server) Secret() []byte { return []byte(os.Getenv(s.SecretEnv)) }
+
+// Daemon tunes `digest run`.
+type Daemon struct {
+	Timezone      string        `toml:"timezone"`
+	Grace         time.Duration `toml:"grace"`
+	LeaseTTL      time.Duration `toml:"lease_ttl"`
+	ShutdownGrace time.Duration `toml:"shutdown_grace"`
+	Metrics       *bool         `toml:"metrics"`
+}
+
+// Inbound is the mailbox read for commands by email and bounces.
+type Inbound struct {
+	IMAPHost       string        `toml:"imap_host"`
+	Port           int           `toml:"port"`
+	TLS            string        `toml:"tls"`
+	Username       string        `toml:"username"`
+	PasswordEnv    string        `toml:"password_env"`
+	Mailbox        string        `toml:"mailbox"`
+	DoneMailbox    string        `toml:"done_mailbox"`
+	Address        string        `toml:"address"`
+	BounceAddress  string        `toml:"bounce_address"`
+	PollInterval   time.Duration `toml:"poll_interval"`
+}
+
+// Enabled reports whether an inbound mailbox is configured.
+func (i Inbound) Enabled() bool { return i.IMAPHost != "" }
+
+// Password reads the IMAP password from the environment.
+func (i Inbound) Password() string {
+	if i.PasswordEnv == "" {
+		return ""
+	}
+	return os.Getenv(i.PasswordEnv)
+}
+
+// Error is a config problem at a key.
+type Error struct {
+	File string
+	Key  string
+	Line int // 0 when unknown
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, "%s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one config, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Load reads, decodes, defaults and validates the config at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data (read from path, used only for messages and relative
+// paths), applies defaults and validates.
+func Parse(path string, data []byte) (*Config, error) {
+	c := &Config{Path: path}
+	md, err := toml.Decode(string(data), c)
+	c.lines = keyLines(string(data))
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			key := pe.LastKey
+			return nil, &Error{File: path, Key: key, Line: pe.Position.Line, Msg: pe.Message}
+		}
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	var errs Errors
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		errs = append(errs, &Error{File: path, Key: key, Line: c.line(key), Msg: "unknown key"})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Default returns a config with every default filled in and no sources, for
+// tests and tools that build a config in code.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}

@@ -1,0 +1,153 @@
+package config
+
+import "time"
+
+// Defaults, named so the docs, the example config and the tests agree.
+const (
+	DefaultWindow          = 7 * 24 * time.Hour
+	DefaultMaxPerTopic     = 10
+	DefaultSummaryChars    = 280
+	DefaultCollectWorkers  = 16
+	DefaultSourceTimeout   = 20 * time.Second
+	DefaultMaxBytes        = 10 << 20
+	DefaultMergeThreshold  = 0.5
+	DefaultMinTopics       = 2
+	DefaultMaxTopics       = 12
+	DefaultLabelTerms      = 3
+	DefaultTopStories      = 3
+	DefaultTopMinSources   = 2
+	DefaultRecencyHalfLife = 24 * time.Hour
+	DefaultMaxHTMLBytes    = 100 * 1024
+	DefaultAccentColor     = "#1a5fb4"
+	DefaultSMTPConcurrency = 4
+	DefaultSMTPTimeout     = 30 * time.Second
+	DefaultMaxPerConn      = 100
+	DefaultRetries         = 3
+	DefaultRetryBackoff    = 500 * time.Millisecond
+	DefaultMaxBackoff      = 30 * time.Second
+	DefaultBounceAfter     = 1
+	DefaultSoftBounceAfter = 5
+	DefaultMarkBatch       = 64
+	DefaultMarkInterval    = 20 * time.Millisecond
+	DefaultConfirmTTL      = 48 * time.Hour
+	DefaultUnsubscribeTTL  = 90 * 24 * time.Hour
+	DefaultPendingTTL      = 7 * 24 * time.Hour
+	DefaultRatePerIP       = 10
+	DefaultRateWindow      = time.Minute
+	DefaultConfirmEvery    = 4 * time.Hour
+	DefaultGrace           = 6 * time.Hour
+	DefaultLeaseTTL        = 30 * time.Second
+	DefaultShutdownGrace   = 20 * time.Second
+	DefaultPollInterval    = 5 * time.Minute
+	DefaultConsentText     = "I want to receive this newsletter by email. I can unsubscribe at any time with one click."
+)
+
+func (c *Config) applyDefaults() {
+	n := &c.Newsletter
+	setDur(&n.Window, DefaultWindow)
+	setInt(&n.MaxPerTopic, DefaultMaxPerTopic)
+	setInt(&n.SummaryChars, DefaultSummaryChars)
+	setStr(&n.Language, "en")
+	setStr(&n.Title, "Digest")
+
+	if len(c.Editions) == 0 {
+		c.Editions = []Edition{{Name: "default", Schedule: "@weekly"}}
+	}
+
+	col := &c.Collect
+	setInt(&col.Concurrency, DefaultCollectWorkers)
+	setDur(&col.Timeout, DefaultSourceTimeout)
+	if col.MaxBytes == 0 {
+		col.MaxBytes = DefaultMaxBytes
+	}
+	setStr(&col.UserAgent, "digest/1 (+https://github.com/digest-newsletter/digest)")
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Weight == 0 {
+			s.Weight = 1
+		}
+		setDur(&s.Timeout, col.Timeout)
+		if s.MaxBytes == 0 {
+			s.MaxBytes = col.MaxBytes
+		}
+	}
+
+	st := &c.Stories
+	if st.MergeThreshold == 0 {
+		st.MergeThreshold = DefaultMergeThreshold
+	}
+	setInt(&st.MinTopics, DefaultMinTopics)
+	setInt(&st.MaxTopics, DefaultMaxTopics)
+	setInt(&st.LabelTerms, DefaultLabelTerms)
+	setInt(&st.TopStories, DefaultTopStories)
+	setInt(&st.TopMinSources, DefaultTopMinSources)
+	setDur(&st.RecencyHalfLife, DefaultRecencyHalfLife)
+	setStr(&st.Language, "english")
+	if st.Seed == 0 {
+		st.Seed = 1
+	}
+
+	th := &c.Theme
+	setStr(&th.AccentColor, DefaultAccentColor)
+	setInt(&th.MaxHTMLBytes, DefaultMaxHTMLBytes)
+
+	s := &c.SMTP
+	setStr(&s.Host, "127.0.0.1")
+	setInt(&s.Port, 25)
+	setStr(&s.TLS, "starttls")
+	setInt(&s.Concurrency, DefaultSMTPConcurrency)
+	setDur(&s.Timeout, DefaultSMTPTimeout)
+	setInt(&s.MaxPerConnection, DefaultMaxPerConn)
+
+	d := &c.Delivery
+	setInt(&d.Retries, DefaultRetries)
+	setDur(&d.RetryBackoff, DefaultRetryBackoff)
+	setDur(&d.MaxBackoff, DefaultMaxBackoff)
+	setInt(&d.BounceAfter, DefaultBounceAfter)
+	setInt(&d.SoftBounceAfter, DefaultSoftBounceAfter)
+	setInt(&d.MarkBatch, DefaultMarkBatch)
+	setDur(&d.MarkInterval, DefaultMarkInterval)
+
+	setStr(&c.Store.Path, "digest.db")
+
+	sv := &c.Server
+	setStr(&sv.Listen, "127.0.0.1:8080")
+	setStr(&sv.SecretEnv, "DIGEST_SECRET")
+	setDur(&sv.ConfirmTTL, DefaultConfirmTTL)
+	setDur(&sv.UnsubscribeTTL, DefaultUnsubscribeTTL)
+	setDur(&sv.PendingTTL, DefaultPendingTTL)
+	setInt(&sv.RatePerIP, DefaultRatePerIP)
+	setDur(&sv.RateWindow, DefaultRateWindow)
+	setDur(&sv.ConfirmEvery, DefaultConfirmEvery)
+	setStr(&sv.ConsentText, DefaultConsentText)
+
+	dm := &c.Daemon
+	setDur(&dm.Grace, DefaultGrace)
+	setDur(&dm.LeaseTTL, DefaultLeaseTTL)
+	setDur(&dm.ShutdownGrace, DefaultShutdownGrace)
+
+	in := &c.Inbound
+	setInt(&in.Port, 993)
+	setStr(&in.TLS, "tls")
+	setStr(&in.Mailbox, "INBOX")
+	setStr(&in.DoneMailbox, "digest-processed")
+	setDur(&in.PollInterval, DefaultPollInterval)
+}
+
+func setDur(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}

@@ -1,0 +1,242 @@
+package config
+
+import (
+	"fmt"
+	"net/mail"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// CronParser is the schedule syntax digest accepts: five fields, optional
+// CRON_TZ= prefix, and descriptors such as @daily and @every 1h.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses an edition's schedule, applying tz (an IANA name)
+// when the spec has no CRON_TZ/TZ prefix of its own.
+func ParseSchedule(spec, tz string) (cron.Schedule, error) {
+	return cronParser.Parse(ScheduleSpec(spec, tz))
+}
+
+// ScheduleSpec is spec with tz prefixed as CRON_TZ when it has none.
+func ScheduleSpec(spec, tz string) string {
+	spec = strings.TrimSpace(spec)
+	if tz == "" || strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ=") {
+		return spec
+	}
+	return "CRON_TZ=" + tz + " " + spec
+}
+
+// Spec is the edition's schedule with its (or the daemon's) timezone applied.
+func (c *Config) Spec(e Edition) string {
+	tz := e.Timezone
+	if tz == "" {
+		tz = c.Daemon.Timezone
+	}
+	return ScheduleSpec(e.Schedule, tz)
+}
+
+// Edition returns the named edition; "" means the first one.
+func (c *Config) Edition(name string) (Edition, bool) {
+	if name == "" {
+		return c.Editions[0], true
+	}
+	for _, e := range c.Editions {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Edition{}, false
+}
+
+// Resolve makes a path from the config relative to the config's folder.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Path == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
+}
+
+var (
+	nameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	colorRe = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+)
+
+// Validate checks the decoded config and returns every problem at once.
+func (c *Config) Validate() error {
+	var errs Errors
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{File: c.Path, Key: key, Line: c.line(key), Msg: fmt.Sprintf(format, args...)})
+	}
+
+	n := c.Newsletter
+	if n.From == "" {
+		bad("newsletter.from", "is required (e.g. \"The Brief <brief@example.org>\")")
+	} else if _, err := mail.ParseAddress(n.From); err != nil {
+		bad("newsletter.from", "not an email address: %v", err)
+	}
+	if n.ReplyTo != "" {
+		if _, err := mail.ParseAddress(n.ReplyTo); err != nil {
+			bad("newsletter.reply_to", "not an email address: %v", err)
+		}
+	}
+	if n.BaseURL == "" {
+		bad("newsletter.base_url", "is required: links in emails point there")
+	} else if u, err := url.Parse(n.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("newsletter.base_url", "must be an absolute http(s) URL, got %q", n.BaseURL)
+	}
+	if n.Window < 0 {
+		bad("newsletter.window", "must be positive")
+	}
+	if n.MaxPerTopic < 0 {
+		bad("newsletter.max_per_topic", "must be positive")
+	}
+
+	seen := map[string]bool{}
+	for i, e := range c.Editions {
+		key := fmt.Sprintf("editions.%d", i)
+		if !nameRe.MatchString(e.Name) {
+			bad(key+".name", "%q: use 1-32 lowercase letters, digits, - or _", e.Name)
+		}
+		if seen[e.Name] {
+			bad(key+".name", "%q is used twice", e.Name)
+		}
+		seen[e.Name] = true
+		if e.Timezone != "" {
+			if _, err := time.LoadLocation(e.Timezone); err != nil {
+				bad(key+".timezone", "unknown time zone %q", e.Timezone)
+			}
+		}
+		if e.Schedule == "" {
+			bad(key+".schedule", "is required (cron, e.g. \"0 7 * * MON\" or \"@daily\")")
+		} else if _, err := ParseSchedule(c.Spec(e), ""); err != nil {
+			bad(key+".schedule", "bad cron expression %q: %v", e.Schedule, err)
+		}
+	}
+	if c.Daemon.Timezone != "" {
+		if _, err := time.LoadLocation(c.Daemon.Timezone); err != nil {
+			bad("daemon.timezone", "unknown time zone %q", c.Daemon.Timezone)
+		}
+	}
+
+	seen = map[string]bool{}
+	for i, s := range c.Sources {
+		key := fmt.Sprintf("sources.%d", i)
+		if s.Name == "" {
+			bad(key+".name", "is required")
+		} else if seen[s.Name] {
+			bad(key+".name", "%q is used twice", s.Name)
+		}
+		seen[s.Name] = true
+		switch {
+		case s.URL == "" && s.Path == "":
+			bad(key, "needs url (a feed) or path (a folder of articles)")
+		case s.URL != "" && s.Path != "":
+			bad(key, "has both url and path; use one")
+		case s.URL != "":
+			u, err := url.Parse(s.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
+				bad(key+".url", "must be an http, https or file URL, got %q", s.URL)
+			}
+		}
+		if s.Weight < 0 {
+			bad(key+".weight", "must not be negative")
+		}
+	}
+
+	seen = map[string]bool{}
+	for i, t := range c.Topics {
+		key := fmt.Sprintf("topics.%d", i)
+		if strings.TrimSpace(t.Name) == "" {
+			bad(key+".name", "is required")
+		} else if seen[t.Name] {
+			bad(key+".name", "%q is used twice", t.Name)
+		}
+		seen[t.Name] = true
+		if len(t.Keywords)+len(t.Sources)+len(t.Categories) == 0 {
+			bad(key, "topic %q needs keywords, sources or categories", t.Name)
+		}
+	}
+
+	if c.Collect.Concurrency < 1 {
+		bad("collect.concurrency", "must be at least 1")
+	}
+
+	st := c.Stories
+	if st.MergeThreshold <= 0 || st.MergeThreshold > 1 {
+		bad("stories.merge_threshold", "must be in (0, 1], got %v", st.MergeThreshold)
+	}
+	if st.MinTopics < 1 || st.MaxTopics < st.MinTopics {
+		bad("stories.max_topics", "need 1 <= min_topics (%d) <= max_topics (%d)", st.MinTopics, st.MaxTopics)
+	}
+	if st.TopStories < 0 {
+		bad("stories.top_stories", "must not be negative")
+	}
+
+	th := c.Theme
+	if !colorRe.MatchString(th.AccentColor) {
+		bad("theme.accent_color", "must be a hex colour like #1a5fb4, got %q", th.AccentColor)
+	}
+	if th.LogoURL != "" {
+		if u, err := url.Parse(th.LogoURL); err != nil || u.Scheme != "https" {
+			bad("theme.logo_url", "must be an https URL, got %q", th.LogoURL)
+		}
+	}
+	if th.MaxHTMLBytes < 10*1024 {
+		bad("theme.max_html_bytes", "must be at least 10240")
+	}
+
+	s := c.SMTP
+	switch s.TLS {
+	case "none", "starttls", "tls":
+	default:
+		bad("smtp.tls", "must be none, starttls or tls, got %q", s.TLS)
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		bad("smtp.port", "must be 1-65535, got %d", s.Port)
+	}
+	if s.Concurrency < 1 || s.Concurrency > 64 {
+		bad("smtp.concurrency", "must be 1-64, got %d", s.Concurrency)
+	}
+	if s.Rate < 0 {
+		bad("smtp.rate", "must not be negative (0 means unlimited)")
+	}
+	if s.Username != "" && s.PasswordEnv == "" {
+		bad("smtp.password_env", "is required with smtp.username: name the environment variable holding the password")
+	}
+
+	if d := c.DKIM; d.Domain != "" || d.Selector != "" || d.PrivateKeyFile != "" {
+		if d.Domain == "" || d.Selector == "" || d.PrivateKeyFile == "" {
+			bad("dkim", "domain, selector and private_key_file are all required to sign")
+		}
+	}
+
+	if c.Delivery.Retries < 0 {
+		bad("delivery.retries", "must not be negative")
+	}
+	if c.Store.Path == "" {
+		bad("store.path", "is required")
+	}
+	if c.Server.UnsubscribeTTL < 60*24*time.Hour {
+		bad("server.unsubscribe_ttl", "must be at least 60 days (1440h): unsubscribe links in old digests must keep working")
+	}
+	if in := c.Inbound; in.IMAPHost != "" {
+		switch in.TLS {
+		case "none", "starttls", "tls":
+		default:
+			bad("inbound.tls", "must be none, starttls or tls, got %q", in.TLS)
+		}
+		if in.Address == "" {
+			bad("inbound.address", "is required with inbound.imap_host: the address people write to")
+		}
+	}
+
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}

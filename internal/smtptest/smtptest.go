@@ -1,0 +1,500 @@
+// Package smtptest runs a real SMTP server (github.com/emersion/go-smtp) on
+// the loopback interface for tests. It records every accepted message and can
+// be told to answer with temporary or permanent errors, drop connections,
+// close a session after N messages, hold a message before accepting it, ask
+// for authentication or offer STARTTLS / implicit TLS.
+//
+// Tests call Start, which closes the server on t.Cleanup. A process that is
+// not a test (a crash test driving the real binary) calls Listen and Close.
+package smtptest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/mail"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// ErrDrop, returned by a hook, makes the server close the connection at once
+// without replying: the client sees a network error.
+var ErrDrop = errors.New("smtptest: drop connection")
+
+// Message is one message the server accepted.
+type Message struct {
+	From   string
+	To     []string
+	Data   []byte
+	Header mail.Header // parsed from Data; nil if Data has no valid header
+	ConnID int         // 1-based number of the connection that carried it
+}
+
+// Reply decides the answer to a command: nil accepts, a *smtp.SMTPError
+// answers with its code and text, ErrDrop drops the connection.
+type Reply func(from, rcpt string) error
+
+// Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	rcptHook   func(from, rcpt string, n int) error
+	dataHook   func(from string, to []string, n int) error
+	maxPerConn int
+	delay      time.Duration
+	gate       func() <-chan struct{}
+	user, pass string
+	startTLS   bool
+	implicit   bool
+	discard    bool
+}
+
+// WithRcptHook calls f for every RCPT TO; n is the 1-based number of times
+// this recipient has been offered to the server (across connections).
+func WithRcptHook(f func(from, rcpt string, n int) error) Option {
+	return func(c *config) { c.rcptHook = f }
+}
+
+// WithDataHook calls f after the message body has been read, before it is
+// accepted; n is the 1-based number of DATA attempts for this recipient list
+// (across connections). A non-nil error rejects the message (or drops the
+// connection for ErrDrop).
+func WithDataHook(f func(from string, to []string, n int) error) Option {
+	return func(c *config) { c.dataHook = f }
+}
+
+// WithMaxPerConnection makes the server answer "421 too many messages" and
+// close the connection on the MAIL FROM after n accepted messages in one
+// session, as some relays do.
+func WithMaxPerConnection(n int) Option { return func(c *config) { c.maxPerConn = n } }
+
+// WithDelay holds every message for d after its body is read, before the
+// final reply (a slow server).
+func WithDelay(d time.Duration) Option { return func(c *config) { c.delay = d } }
+
+// WithGate holds every message after its body is read until the channel f
+// returns is closed (or receives), so a test can keep messages in flight.
+func WithGate(f func() <-chan struct{}) Option { return func(c *config) { c.gate = f } }
+
+// WithAuth requires AUTH PLAIN or LOGIN with these credentials before MAIL.
+// Authentication is allowed without TLS (the server is on loopback).
+func WithAuth(user, pass string) Option {
+	return func(c *config) { c.user, c.pass = user, pass }
+}
+
+// WithTLS offers STARTTLS with a self-signed certificate for 127.0.0.1 and
+// localhost; Server.ClientTLS trusts it.
+func WithTLS() Option { return func(c *config) { c.startTLS = true } }
+
+// WithImplicitTLS serves TLS from the first byte (SMTPS, "tls" mode) with the
+// same self-signed certificate.
+func WithImplicitTLS() Option { return func(c *config) { c.implicit = true } }
+
+// WithDiscard counts accepted messages without keeping them (benchmarks):
+// Messages and Count see nothing, Len and WaitFor still count.
+func WithDiscard() Option { return func(c *config) { c.discard = true } }
+
+// Server is a running test SMTP server.
+type Server struct {
+	Addr string // host:port
+	Host string
+	Port int
+	// CertPool trusts the server's certificate (nil without TLS).
+	CertPool *x509.CertPool
+
+	cfg  config
+	srv  *smtp.Server
+	ln   net.Listener
+	done chan struct{}
+	once sync.Once
+
+	mu        sync.Mutex
+	msgs      []Message
+	accepted  int
+	changed   chan struct{} // closed and replaced whenever msgs grows
+	conns     map[*smtp.Conn]*connState
+	nconns    int
+	rcptTries map[string]int
+	dataTries map[string]int
+}
+
+type connState struct {
+	id       int
+	accepted int
+}
+
+// Start listens on 127.0.0.1:0 and closes the server when the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0", opts...)
+	if err != nil {
+		t.Fatalf("smtptest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Listen starts a server on addr ("127.0.0.1:0" for any free port).
+func Listen(addr string, opts ...Option) (*Server, error) {
+	s := &Server{
+		done:      make(chan struct{}),
+		changed:   make(chan struct{}),
+		conns:     make(map[*smtp.Conn]*connState),
+		rcptTries: make(map[string]int),
+		dataTries: make(map[string]int),
+	}
+	for _, o := range opts {
+		o(&s.cfg)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "smtptest.localhost"
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = discardLogger{}
+	var tlsCfg *tls.Config
+	if s.cfg.startTLS || s.cfg.implicit {
+		cert, pool, err := selfSigned()
+		if err != nil {
+			return nil, fmt.Errorf("smtptest: certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}}
+		s.CertPool = pool
+		if s.cfg.startTLS {
+			srv.TLSConfig = tlsCfg
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("smtptest: listen: %w", err)
+	}
+	if s.cfg.implicit {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	s.ln, s.srv = ln, srv
+	s.Addr = ln.Addr().String()
+	host, port, _ := net.SplitHostPort(s.Addr)
+	s.Host = host
+	s.Port, _ = strconv.Atoi(port)
+	go func() { _ = srv.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the server and drops every connection. It is safe to call
+// more than once.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		close(s.done)
+		// Serve may not have registered the listener yet: close it here too.
+		_ = s.ln.Close()
+		_ = s.srv.Close()
+	})
+}
+
+// ClientTLS returns a client TLS config that trusts this server's
+// certificate (nil without TLS).
+func (s *Server) ClientTLS() *tls.Config {
+	if s.CertPool == nil {
+		return nil
+	}
+	return &tls.Config{RootCAs: s.CertPool, ServerName: "127.0.0.1"}
+}
+
+// Messages returns a copy of every accepted message, in order of acceptance.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// Count returns how many accepted messages were addressed to rcpt (the
+// envelope recipient, compared case-insensitively).
+func (s *Server) Count(rcpt string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, m := range s.msgs {
+		for _, to := range m.To {
+			if strings.EqualFold(to, rcpt) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Len returns how many messages were accepted.
+func (s *Server) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// Connections returns how many connections the server has accepted.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nconns
+}
+
+// WaitFor blocks until at least n messages have been accepted in total, or
+// ctx is done.
+func (s *Server) WaitFor(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		got, ch := s.accepted, s.changed
+		s.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("smtptest: waiting for %d messages, have %d: %w", n, got, ctx.Err())
+		case <-s.done:
+			return fmt.Errorf("smtptest: server closed with %d of %d messages", got, n)
+		}
+	}
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	// STARTTLS starts a new session on the same connection: keep its state.
+	cs, ok := s.conns[c]
+	if !ok {
+		s.nconns++
+		cs = &connState{id: s.nconns}
+		s.conns[c] = cs
+	}
+	s.mu.Unlock()
+	return &session{s: s, c: c, cs: cs, authed: s.cfg.user == ""}, nil
+}
+
+func (s *Server) accept(m Message) {
+	if !s.cfg.discard {
+		if msg, err := mail.ReadMessage(bytes.NewReader(m.Data)); err == nil {
+			m.Header = msg.Header
+		}
+	}
+	s.mu.Lock()
+	s.accepted++
+	if !s.cfg.discard {
+		s.msgs = append(s.msgs, m)
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+type session struct {
+	s      *Server
+	c      *smtp.Conn
+	cs     *connState
+	authed bool
+	from   string
+	to     []string
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+func (ss *session) AuthMechanisms() []string {
+	if ss.s.cfg.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
+		if user != ss.s.cfg.user || pass != ss.s.cfg.pass {
+			return smtp.ErrAuthFailed
+		}
+		ss.authed = true
+		return nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+	case sasl.Login:
+		return newLoginServer(check), nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if !ss.authed {
+		return smtp.ErrAuthRequired
+	}
+	if max := ss.s.cfg.maxPerConn; max > 0 {
+		ss.s.mu.Lock()
+		n := ss.cs.accepted
+		ss.s.mu.Unlock()
+		if n >= max {
+			// A real relay answers 421 and hangs up; go-smtp would keep the
+			// connection open after a returned error, so write and close here.
+			raw := ss.c.Conn()
+			_, _ = io.WriteString(raw, "421 4.7.0 Too many messages in this session, closing\r\n")
+			_ = raw.Close()
+			return ErrDrop
+		}
+	}
+	ss.from = from
+	ss.to = ss.to[:0]
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if f := ss.s.cfg.rcptHook; f != nil {
+		ss.s.mu.Lock()
+		ss.s.rcptTries[strings.ToLower(to)]++
+		n := ss.s.rcptTries[strings.ToLower(to)]
+		ss.s.mu.Unlock()
+		if err := ss.hookResult(f(ss.from, to, n)); err != nil {
+			return err
+		}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	var data []byte
+	var err error
+	if ss.s.cfg.discard {
+		_, err = io.Copy(io.Discard, r)
+	} else {
+		data, err = io.ReadAll(r)
+	}
+	if err != nil {
+		return err
+	}
+	to := append([]string(nil), ss.to...)
+	if f := ss.s.cfg.dataHook; f != nil {
+		key := strings.ToLower(strings.Join(to, ","))
+		ss.s.mu.Lock()
+		ss.s.dataTries[key]++
+		n := ss.s.dataTries[key]
+		ss.s.mu.Unlock()
+		if err := ss.hookResult(f(ss.from, to, n)); err != nil {
+			return err
+		}
+	}
+	if d := ss.s.cfg.delay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ss.s.done:
+			t.Stop()
+			return ErrDrop
+		}
+	}
+	if g := ss.s.cfg.gate; g != nil {
+		select {
+		case <-g():
+		case <-ss.s.done:
+			return ErrDrop
+		}
+	}
+	ss.s.mu.Lock()
+	ss.cs.accepted++
+	id := ss.cs.id
+	ss.s.mu.Unlock()
+	ss.s.accept(Message{From: ss.from, To: to, Data: data, ConnID: id})
+	return nil
+}
+
+// hookResult turns ErrDrop into a closed connection.
+func (ss *session) hookResult(err error) error {
+	if errors.Is(err, ErrDrop) {
+		_ = ss.c.Conn().Close()
+	}
+	return err
+}
+
+func (ss *session) Reset() {
+	ss.from = ""
+	ss.to = ss.to[:0]
+}
+
+func (ss *session) Logout() error { return nil }
+
+// loginServer is the server side of AUTH LOGIN (go-sasl ships only the
+// client side of it).
+type loginServer struct {
+	check func(user, pass string) error
+	step  int
+	user  string
+}
+
+func newLoginServer(check func(user, pass string) error) sasl.Server {
+	return &loginServer{check: check}
+}
+
+func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
+	switch l.step {
+	case 0:
+		l.step++
+		if len(resp) > 0 { // initial response carries the user name
+			l.user = string(resp)
+			l.step++
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 1:
+		l.user = string(resp)
+		l.step++
+		return []byte("Password:"), false, nil
+	default:
+		return nil, true, l.check(l.user, string(resp))
+	}
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...interface{}) {}
+func (discardLogger) Println(...interface{})        {}
+
+// selfSigned makes a short-lived ECDSA certificate for the loopback names.
+func selfSigned() (tls.Certificate, *x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "smtptest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+}

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkImport imports 100k new subscribers per op into a fresh store
+// and, as the baseline in the same run, adds 2k through AddSubscriber (one
+// transaction each). Run: go test -run '^$' -bench Import -benchtime 1x ./internal/store/
+func BenchmarkImport(b *testing.B) {
+	ctx := context.Background()
+	const n = 100_000
+	const baseN = 2_000
+	var importDur, addDur time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		db, _ := openTest(b)
+		b.StartTimer()
+		k := 0
+		start := time.Now()
+		st, err := db.Import(ctx, func() (Subscriber, bool, error) {
+			if k == n {
+				return Subscriber{}, false, nil
+			}
+			k++
+			return Subscriber{Email: fmt.Sprintf("user%d-%07d@example.org", i, k), Name: "A Reader",
+				Topics: []string{"Security", "Local"}, Edition: "weekly"}, true, nil
+		}, t0)
+		importDur += time.Since(start)
+		if err != nil || st.Added != n {
+			b.Fatalf("Import: %+v %v", st, err)
+		}
+		b.StopTimer()
+		start = time.Now()
+		for j := range baseN {
+			if _, _, err := db.AddSubscriber(ctx, Subscriber{Email: fmt.Sprintf("one%d@example.org", j),
+				Name: "A Reader", Status: StatusConfirmed, Created: t0}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		addDur += time.Since(start)
+		b.StartTimer()
+	}
+	importRate := float64(n*b.N) / importDur.Seconds()
+	addRate := float64(baseN*b.N) / addDur.Seconds()
+	b.ReportMetric(importRate, "import-rows/s")
+	b.ReportMetric(addRate, "add-rows/s")
+	b.ReportMetric(importRate/addRate, "x-vs-one-tx-per-row")
+}
+
+// BenchmarkMarkDeliveries marks the same 2000 ledger rows per op in two
+// ways: MarkDeliveries batches of 50 (what the sender does) and one
+// transaction per row (the baseline), and reports the ratio.
+// Run: go test -run '^$' -bench MarkDeliveries ./internal/store/
+func BenchmarkMarkDeliveries(b *testing.B) {
+	ctx := context.Background()
+	db, _ := openTest(b)
+	const n, batch = 2000, 50
+	i := 0
+	if _, err := db.Import(ctx, func() (Subscriber, bool, error) {
+		if i == n {
+			return Subscriber{}, false, nil
+		}
+		i++
+		return Subscriber{Email: fmt.Sprintf("m%d@example.org", i)}, true, nil
+	}, t0); err != nil {
+		b.Fatal(err)
+	}
+	is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []int64
+	if err := db.EachPending(ctx, is.ID, 500, func(d Delivery) error {
+		ids = append(ids, d.ID)
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	attempt := 0
+	// failed_temp with a growing attempt count so every mark really writes
+	// (a row once sent is never rewritten).
+	marks := func(from, to int) []Mark {
+		attempt++
+		ms := make([]Mark, 0, to-from)
+		for _, id := range ids[from:to] {
+			ms = append(ms, Mark{DeliveryID: id, Status: DeliveryFailedTemp, Error: "451 4.7.1 try later", Attempts: attempt, At: t0})
+		}
+		return ms
+	}
+	var batched, single time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		for from := 0; from < n; from += batch {
+			if err := db.MarkDeliveries(ctx, marks(from, from+batch)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		batched += time.Since(start)
+		start = time.Now()
+		for j := range n {
+			if err := db.MarkDeliveries(ctx, marks(j, j+1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		single += time.Since(start)
+	}
+	b.StopTimer()
+	bRate := float64(n*b.N) / batched.Seconds()
+	sRate := float64(n*b.N) / single.Seconds()
+	b.ReportMetric(bRate, "batched-rows/s")
+	b.ReportMetric(sRate, "single-rows/s")
+	b.ReportMetric(bRate/sRate, "x-batched-vs-single")
+}

@@ -1,0 +1,519 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Subscriber is one address on the list. Email is unique, compared without
+// regard to ASCII case. Edition "" means the default edition. Zero times
+// mean "never".
+type Subscriber struct {
+	ID                               int64
+	Email, Name, Status              string
+	Topics                           []string
+	Edition                          string
+	Created, Confirmed, Unsubscribed time.Time
+	ConfirmSentAt                    time.Time
+	HardBounces, SoftBounces         int
+	LastError                        string
+	// LastBounce is when RecordBounce last counted a bounce (read-only:
+	// UpdateSubscriber leaves it alone).
+	LastBounce time.Time
+}
+
+const subscriberCols = `id, email, name, status, topics, edition, created, confirmed,
+	unsubscribed, confirm_sent_at, hard_bounces, soft_bounces, last_error, last_bounce`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSubscriber(sc scanner) (Subscriber, error) {
+	var s Subscriber
+	var topics string
+	var created, confirmed, unsub, sent, bounce sql.NullInt64
+	if err := sc.Scan(&s.ID, &s.Email, &s.Name, &s.Status, &topics, &s.Edition, &created,
+		&confirmed, &unsub, &sent, &s.HardBounces, &s.SoftBounces, &s.LastError, &bounce); err != nil {
+		return Subscriber{}, err
+	}
+	ts, err := decodeTopics(topics)
+	if err != nil {
+		return Subscriber{}, err
+	}
+	s.Topics = ts
+	s.Created, s.Confirmed, s.Unsubscribed, s.ConfirmSentAt =
+		fromNanos(created), fromNanos(confirmed), fromNanos(unsub), fromNanos(sent)
+	s.LastBounce = fromNanos(bounce)
+	return s, nil
+}
+
+// normalise fills the defaults of a new subscriber and checks it.
+func normalise(s Subscriber) (Subscriber, error) {
+	s.Email = strings.TrimSpace(s.Email)
+	if s.Email == "" {
+		return s, errors.New("empty email")
+	}
+	if s.Status == "" {
+		s.Status = StatusPending
+	}
+	if !validStatus(s.Status) {
+		return s, fmt.Errorf("invalid status %q", s.Status)
+	}
+	if s.Created.IsZero() {
+		s.Created = time.Now()
+	}
+	return s, nil
+}
+
+func insertSubscriber(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, s Subscriber) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `INSERT INTO subscribers
+		(email, name, status, topics, edition, created, confirmed, unsubscribed,
+		 confirm_sent_at, hard_bounces, soft_bounces, last_error)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		s.Email, s.Name, s.Status, encodeTopics(s.Topics), s.Edition, nanos(s.Created),
+		nanos(s.Confirmed), nanos(s.Unsubscribed), nanos(s.ConfirmSentAt),
+		s.HardBounces, s.SoftBounces, s.LastError).Scan(&id)
+	return id, err
+}
+
+// AddSubscriber inserts s (ID ignored; Status "" = pending; Created zero =
+// now). When the email exists it returns the existing row and created=false,
+// changing nothing, so a repeated web subscribe cannot reset anyone.
+func (db *DB) AddSubscriber(ctx context.Context, s Subscriber) (Subscriber, bool, error) {
+	s, err := normalise(s)
+	if err != nil {
+		return Subscriber{}, false, fmt.Errorf("store: add subscriber: %w", err)
+	}
+	var out Subscriber
+	var created bool
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		out, err = scanSubscriber(tx.QueryRowContext(ctx,
+			"SELECT "+subscriberCols+" FROM subscribers WHERE email = ?", s.Email))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		id, err := insertSubscriber(ctx, tx, s)
+		if err != nil {
+			return err
+		}
+		out, err = scanSubscriber(tx.QueryRowContext(ctx,
+			"SELECT "+subscriberCols+" FROM subscribers WHERE id = ?", id))
+		created = err == nil
+		return err
+	})
+	if err != nil {
+		return Subscriber{}, false, fmt.Errorf("store: add subscriber %s: %w", s.Email, err)
+	}
+	return out, created, nil
+}
+
+// SubscriberByID returns the subscriber or ErrNotFound.
+func (db *DB) SubscriberByID(ctx context.Context, id int64) (Subscriber, error) {
+	s, err := scanSubscriber(db.r.QueryRowContext(ctx,
+		"SELECT "+subscriberCols+" FROM subscribers WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscriber{}, fmt.Errorf("store: subscriber %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("store: subscriber %d: %w", id, err)
+	}
+	return s, nil
+}
+
+// SubscriberByEmail returns the subscriber (email compared without regard to
+// ASCII case) or ErrNotFound.
+func (db *DB) SubscriberByEmail(ctx context.Context, email string) (Subscriber, error) {
+	email = strings.TrimSpace(email)
+	s, err := scanSubscriber(db.r.QueryRowContext(ctx,
+		"SELECT "+subscriberCols+" FROM subscribers WHERE email = ?", email))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscriber{}, fmt.Errorf("store: subscriber %s: %w", email, ErrNotFound)
+	}
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("store: subscriber %s: %w", email, err)
+	}
+	return s, nil
+}
+
+// UpdateSubscriber writes every mutable field of s (all but ID and Created)
+// to the row with s.ID, or returns ErrNotFound.
+func (db *DB) UpdateSubscriber(ctx context.Context, s Subscriber) error {
+	s.Email = strings.TrimSpace(s.Email)
+	if s.Email == "" {
+		return fmt.Errorf("store: update subscriber %d: empty email", s.ID)
+	}
+	if !validStatus(s.Status) {
+		return fmt.Errorf("store: update subscriber %d: invalid status %q", s.ID, s.Status)
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE subscribers SET email = ?, name = ?, status = ?,
+		topics = ?, edition = ?, confirmed = ?, unsubscribed = ?, confirm_sent_at = ?,
+		hard_bounces = ?, soft_bounces = ?, last_error = ? WHERE id = ?`,
+		s.Email, s.Name, s.Status, encodeTopics(s.Topics), s.Edition, nanos(s.Confirmed),
+		nanos(s.Unsubscribed), nanos(s.ConfirmSentAt), s.HardBounces, s.SoftBounces,
+		s.LastError, s.ID)
+	return affectedOne(res, err, fmt.Sprintf("update subscriber %d", s.ID))
+}
+
+// affectedOne turns a zero-row update into ErrNotFound.
+func affectedOne(res sql.Result, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+// SetStatus changes a subscriber's status. Confirming stamps Confirmed and
+// clears Unsubscribed (a resubscribe is fresh consent); unsubscribing stamps
+// Unsubscribed. Other timestamps are left as they were.
+func (db *DB) SetStatus(ctx context.Context, id int64, status string, at time.Time) error {
+	what := fmt.Sprintf("set status of subscriber %d", id)
+	if !validStatus(status) {
+		return fmt.Errorf("store: %s: invalid status %q", what, status)
+	}
+	var res sql.Result
+	var err error
+	switch status {
+	case StatusConfirmed:
+		res, err = db.w.ExecContext(ctx,
+			"UPDATE subscribers SET status = ?, confirmed = ?, unsubscribed = NULL WHERE id = ?",
+			status, nanos(at), id)
+	case StatusUnsubscribed:
+		res, err = db.w.ExecContext(ctx,
+			"UPDATE subscribers SET status = ?, unsubscribed = ? WHERE id = ?",
+			status, nanos(at), id)
+	default:
+		res, err = db.w.ExecContext(ctx, "UPDATE subscribers SET status = ? WHERE id = ?", status, id)
+	}
+	return affectedOne(res, err, what)
+}
+
+// SetPreferences replaces a subscriber's topics and edition.
+func (db *DB) SetPreferences(ctx context.Context, id int64, topics []string, edition string) error {
+	res, err := db.w.ExecContext(ctx, "UPDATE subscribers SET topics = ?, edition = ? WHERE id = ?",
+		encodeTopics(topics), edition, id)
+	return affectedOne(res, err, fmt.Sprintf("set preferences of subscriber %d", id))
+}
+
+// MarkConfirmationSent records when the last confirmation email went out,
+// which the web flow uses to throttle resends.
+func (db *DB) MarkConfirmationSent(ctx context.Context, id int64, at time.Time) error {
+	res, err := db.w.ExecContext(ctx, "UPDATE subscribers SET confirm_sent_at = ? WHERE id = ?", nanos(at), id)
+	return affectedOne(res, err, fmt.Sprintf("mark confirmation sent to subscriber %d", id))
+}
+
+// DeleteSubscriber erases a subscriber with its consent events and delivery
+// rows (erasure means all of it), or returns ErrNotFound.
+func (db *DB) DeleteSubscriber(ctx context.Context, email string) error {
+	email = strings.TrimSpace(email)
+	res, err := db.w.ExecContext(ctx, "DELETE FROM subscribers WHERE email = ?", email)
+	return affectedOne(res, err, "delete subscriber "+email)
+}
+
+// Filter selects subscribers. Empty fields match anything. When Edition is
+// set and equals DefaultEdition, subscribers with no edition ("") match too.
+type Filter struct {
+	Status         string
+	Edition        string
+	DefaultEdition string
+}
+
+// where returns the filter's SQL conditions. With noIndex the columns get a
+// unary plus, which keeps SQLite from using the (status, edition) index: a
+// keyset page must walk the rowid in order, and the index would make every
+// page sort all matching rows.
+func (f Filter) where(noIndex bool) (string, []any) {
+	plus := ""
+	if noIndex {
+		plus = "+"
+	}
+	var conds []string
+	var args []any
+	if f.Status != "" {
+		conds = append(conds, plus+"status = ?")
+		args = append(args, f.Status)
+	}
+	if f.Edition != "" {
+		if f.Edition == f.DefaultEdition {
+			conds = append(conds, plus+"edition IN (?, '')")
+		} else {
+			conds = append(conds, plus+"edition = ?")
+		}
+		args = append(args, f.Edition)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " AND " + strings.Join(conds, " AND "), args
+}
+
+// eachBatch is the page size of EachSubscriber.
+const eachBatch = 1000
+
+// EachSubscriber calls fn for each matching subscriber in id order. It reads
+// pages of eachBatch rows by key and holds no transaction or open cursor
+// while fn runs, so memory stays flat and fn may write to the store. An
+// error from fn stops the walk and is returned as is.
+func (db *DB) EachSubscriber(ctx context.Context, f Filter, fn func(Subscriber) error) error {
+	cond, args := f.where(true)
+	query := "SELECT " + subscriberCols + " FROM subscribers WHERE id > ?" + cond +
+		" ORDER BY id LIMIT " + fmt.Sprint(eachBatch)
+	var last int64
+	page := make([]Subscriber, 0, eachBatch)
+	for {
+		page = page[:0]
+		rows, err := db.r.QueryContext(ctx, query, append([]any{last}, args...)...)
+		if err != nil {
+			return fmt.Errorf("store: list subscribers: %w", err)
+		}
+		for rows.Next() {
+			s, err := scanSubscriber(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("store: list subscribers: %w", err)
+			}
+			page = append(page, s)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("store: list subscribers: %w", err)
+		}
+		for _, s := range page {
+			if err := fn(s); err != nil {
+				return err
+			}
+		}
+		if len(page) < eachBatch {
+			return nil
+		}
+		last = page[len(page)-1].ID
+	}
+}
+
+// CountSubscribers counts the matching subscribers.
+func (db *DB) CountSubscribers(ctx context.Context, f Filter) (int, error) {
+	cond, args := f.where(false)
+	var n int
+	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM subscribers WHERE 1"+cond, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count subscribers: %w", err)
+	}
+	return n, nil
+}
+
+// ImportStats counts what Import did.
+type ImportStats struct{ Added, Updated, Unchanged int }
+
+// Import adds the subscribers next yields, in one transaction with prepared
+// statements, until next returns false. New rows are confirmed at `at` (the
+// operator vouches for them) with an "import" consent event. An existing
+// email keeps its status, so an unsubscribed or bounced address is never
+// resubscribed by an import, but gets its name, topics and edition replaced
+// by those given (empty ones leave the field as it is). An error from next
+// aborts the whole import.
+func (db *DB) Import(ctx context.Context, next func() (Subscriber, bool, error), at time.Time) (ImportStats, error) {
+	var st ImportStats
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		find, err := tx.PrepareContext(ctx, "SELECT id, name, topics, edition FROM subscribers WHERE email = ?")
+		if err != nil {
+			return err
+		}
+		defer find.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO subscribers
+			(email, name, status, topics, edition, created, confirmed)
+			VALUES (?, ?, 'confirmed', ?, ?, ?, ?) RETURNING id`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		upd, err := tx.PrepareContext(ctx, "UPDATE subscribers SET name = ?, topics = ?, edition = ? WHERE id = ?")
+		if err != nil {
+			return err
+		}
+		defer upd.Close()
+		consent, err := tx.PrepareContext(ctx,
+			"INSERT INTO consent_events (subscriber_id, kind, at, form, text) VALUES (?, 'import', ?, 'import', ?)")
+		if err != nil {
+			return err
+		}
+		defer consent.Close()
+		when := nanos(at)
+		if when == nil {
+			return errors.New("zero import time")
+		}
+		for n := 1; ; n++ {
+			s, ok, err := next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil
+			}
+			email := strings.TrimSpace(s.Email)
+			if email == "" {
+				return fmt.Errorf("row %d: empty email", n)
+			}
+			var id int64
+			var name, topics, edition string
+			err = find.QueryRowContext(ctx, email).Scan(&id, &name, &topics, &edition)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				var newID int64
+				if err := ins.QueryRowContext(ctx, email, s.Name, encodeTopics(s.Topics), s.Edition,
+					when, when).Scan(&newID); err != nil {
+					return fmt.Errorf("row %d (%s): %w", n, email, err)
+				}
+				if _, err := consent.ExecContext(ctx, newID, when, "imported by the operator"); err != nil {
+					return fmt.Errorf("row %d (%s): %w", n, email, err)
+				}
+				st.Added++
+			case err != nil:
+				return fmt.Errorf("row %d (%s): %w", n, email, err)
+			default:
+				newName, newTopics, newEdition := name, topics, edition
+				if s.Name != "" {
+					newName = s.Name
+				}
+				if len(s.Topics) > 0 {
+					newTopics = encodeTopics(s.Topics)
+				}
+				if s.Edition != "" {
+					newEdition = s.Edition
+				}
+				if newName == name && newTopics == topics && newEdition == edition {
+					st.Unchanged++
+					continue
+				}
+				if _, err := upd.ExecContext(ctx, newName, newTopics, newEdition, id); err != nil {
+					return fmt.Errorf("row %d (%s): %w", n, email, err)
+				}
+				st.Updated++
+			}
+		}
+	})
+	if err != nil {
+		return ImportStats{}, fmt.Errorf("store: import: %w", err)
+	}
+	return st, nil
+}
+
+// ExpirePending deletes subscribers still pending that were created before
+// `before`, and returns how many. Their consent events go with them: an
+// unconfirmed double opt-in is no consent, and keeping the address would be
+// keeping personal data without a reason.
+func (db *DB) ExpirePending(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.w.ExecContext(ctx, "DELETE FROM subscribers WHERE status = 'pending' AND created < ?",
+		before.UTC().UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("store: expire pending: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: expire pending: %w", err)
+	}
+	return n, nil
+}
+
+// ConsentEvent is one step of a subscriber's consent history: what was
+// agreed to, when, from where and through which form and wording.
+type ConsentEvent struct {
+	SubscriberID              int64
+	Kind                      string
+	At                        time.Time
+	IP, UserAgent, Form, Text string
+}
+
+// AddConsent appends a consent event.
+func (db *DB) AddConsent(ctx context.Context, ev ConsentEvent) error {
+	if ev.Kind == "" || ev.At.IsZero() {
+		return fmt.Errorf("store: add consent for subscriber %d: kind and time are required", ev.SubscriberID)
+	}
+	_, err := db.w.ExecContext(ctx, `INSERT INTO consent_events
+		(subscriber_id, kind, at, ip, user_agent, form, text) VALUES (?,?,?,?,?,?,?)`,
+		ev.SubscriberID, ev.Kind, nanos(ev.At), ev.IP, ev.UserAgent, ev.Form, ev.Text)
+	if err != nil {
+		if isForeignKey(err) {
+			return fmt.Errorf("store: add consent for subscriber %d: %w", ev.SubscriberID, ErrNotFound)
+		}
+		return fmt.Errorf("store: add consent for subscriber %d: %w", ev.SubscriberID, err)
+	}
+	return nil
+}
+
+// ConsentEvents returns a subscriber's consent history, oldest first.
+func (db *DB) ConsentEvents(ctx context.Context, subscriberID int64) ([]ConsentEvent, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT subscriber_id, kind, at, ip, user_agent, form, text
+		FROM consent_events WHERE subscriber_id = ? ORDER BY id`, subscriberID)
+	if err != nil {
+		return nil, fmt.Errorf("store: consent events of %d: %w", subscriberID, err)
+	}
+	defer rows.Close()
+	var evs []ConsentEvent
+	for rows.Next() {
+		var ev ConsentEvent
+		var at sql.NullInt64
+		if err := rows.Scan(&ev.SubscriberID, &ev.Kind, &at, &ev.IP, &ev.UserAgent, &ev.Form, &ev.Text); err != nil {
+			return nil, fmt.Errorf("store: consent events of %d: %w", subscriberID, err)
+		}
+		ev.At = fromNanos(at)
+		evs = append(evs, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: consent events of %d: %w", subscriberID, err)
+	}
+	return evs, nil
+}
+
+// RecordBounce counts a hard (permanent) or soft bounce for a subscriber,
+// keeps reason as its last error, and marks it bounced when hard_bounces
+// reaches hardLimit or soft_bounces reaches softLimit (a limit <= 0 turns
+// that rule off). An unsubscribed subscriber stays unsubscribed. It returns
+// whether the subscriber is bounced now.
+func (db *DB) RecordBounce(ctx context.Context, subscriberID int64, hard bool, reason string, hardLimit, softLimit int, at time.Time) (bool, error) {
+	col := "soft_bounces"
+	if hard {
+		col = "hard_bounces"
+	}
+	var status string
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var hb, sb int
+		err := tx.QueryRowContext(ctx, "UPDATE subscribers SET "+col+" = "+col+" + 1, last_error = ?, last_bounce = ? WHERE id = ? RETURNING status, hard_bounces, soft_bounces",
+			reason, nanos(at), subscriberID).Scan(&status, &hb, &sb)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		over := (hardLimit > 0 && hb >= hardLimit) || (softLimit > 0 && sb >= softLimit)
+		if !over || status == StatusBounced || status == StatusUnsubscribed {
+			return nil
+		}
+		status = StatusBounced
+		_, err = tx.ExecContext(ctx, "UPDATE subscribers SET status = 'bounced' WHERE id = ?", subscriberID)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: record bounce of subscriber %d: %w", subscriberID, err)
+	}
+	return status == StatusBounced, nil
+}
+
+func isForeignKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}

@@ -1,0 +1,176 @@
+package mailer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/digest-newsletter/digest/internal/smtptest"
+)
+
+const benchConns = 4
+
+// benchMessage is digest-sized: ~40 KB of HTML and ~8 KB of text.
+func benchMessage(i int) *Message {
+	m := testMessage(i)
+	var h, t strings.Builder
+	h.WriteString("<html><body>")
+	for j := 0; h.Len() < 40<<10; j++ {
+		fmt.Fprintf(&h, `<tr><td style="padding:8px;font-family:Georgia,serif"><a href="https://news.example.org/a/%d">Story %d about the region</a><p>A summary of the story, long enough to look like one, with “quotes” and ünïcode.</p></td></tr>`, j, j)
+	}
+	h.WriteString("</body></html>")
+	for j := 0; t.Len() < 8<<10; j++ {
+		fmt.Fprintf(&t, "Story %d about the region\nhttps://news.example.org/a/%d\nA summary of the story, with “quotes”.\n\n", j, j)
+	}
+	m.HTML, m.Text = []byte(h.String()), []byte(t.String())
+	return m
+}
+
+func benchServer(b *testing.B) *smtptest.Server {
+	return smtptest.Start(b, smtptest.WithDiscard())
+}
+
+// deliverBatch sends n messages with Deliver and returns how long it took.
+func deliverBatch(b *testing.B, m *Mailer, msgs []*Message) time.Duration {
+	jobs := make(chan Job, len(msgs))
+	for i, msg := range msgs {
+		jobs <- Job{ID: int64(i), Msg: msg}
+	}
+	close(jobs)
+	start := time.Now()
+	for r := range m.Deliver(context.Background(), jobs) {
+		if r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	return time.Since(start)
+}
+
+// rawBatch is the baseline: the plain go-mail loop a user would write, one
+// client per connection, a go-mail Msg per message, SendWithSMTPClient.
+func rawBatch(b *testing.B, s *smtptest.Server, msgs []*Message) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, benchConns)
+	for w := 0; w < benchConns; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			c, err := gomail.NewClient(s.Host, gomail.WithPort(s.Port), gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithTimeout(5*time.Second))
+			if err != nil {
+				errs <- err
+				return
+			}
+			sc, err := c.DialToSMTPClientWithContext(context.Background())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.CloseWithSMTPClient(sc)
+			for i := w; i < len(msgs); i += benchConns {
+				msg := msgs[i]
+				gm := gomail.NewMsg()
+				if err := gm.From(msg.From); err != nil {
+					errs <- err
+					return
+				}
+				if err := gm.To(msg.To); err != nil {
+					errs <- err
+					return
+				}
+				_ = gm.ReplyTo(msg.ReplyTo)
+				gm.Subject(msg.Subject)
+				gm.SetDateWithValue(msg.Date)
+				gm.SetMessageIDWithValue(msg.MessageID)
+				gm.SetGenHeader("List-Id", msg.ListID)
+				if err := gm.SetListUnsubscribeOneClick(msg.UnsubscribeURL, msg.UnsubscribeMailto); err != nil {
+					errs <- err
+					return
+				}
+				gm.SetBodyString(gomail.TypeTextPlain, string(msg.Text))
+				gm.AddAlternativeString(gomail.TypeTextHTML, string(msg.HTML))
+				if err := c.SendWithSMTPClient(sc, gm); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func benchMessages(n int) []*Message {
+	msgs := make([]*Message, n)
+	tmpl := benchMessage(0)
+	for i := range msgs {
+		m := *tmpl
+		m.To = fmt.Sprintf("reader%d@example.net", i)
+		m.MessageID = fmt.Sprintf("issue-12.sub-%d@example.org", i)
+		m.UnsubscribeURL = fmt.Sprintf("https://news.example.org/unsubscribe?token=tok%d", i)
+		msgs[i] = &m
+	}
+	return msgs
+}
+
+func benchMailer(b *testing.B, s *smtptest.Server) *Mailer {
+	return newTestMailer(b, s, func(o *Options) { o.Concurrency = benchConns; o.MaxPerConnection = 0 })
+}
+
+// BenchmarkDeliver: messages through Deliver over benchConns connections.
+func BenchmarkDeliver(b *testing.B) {
+	s := benchServer(b)
+	m := benchMailer(b, s)
+	msgs := benchMessages(b.N)
+	b.ResetTimer()
+	d := deliverBatch(b, m, msgs)
+	b.ReportMetric(float64(b.N)/d.Seconds(), "msgs/s")
+}
+
+// BenchmarkRawGoMail: the same messages with a plain go-mail loop over the
+// same number of connections to the same kind of server.
+func BenchmarkRawGoMail(b *testing.B) {
+	s := benchServer(b)
+	msgs := benchMessages(b.N)
+	b.ResetTimer()
+	d := rawBatch(b, s, msgs)
+	b.ReportMetric(float64(b.N)/d.Seconds(), "msgs/s")
+}
+
+// BenchmarkDeliverVsRaw alternates batches of both on one server and reports
+// Deliver's throughput as a ratio of the raw loop's (target >= 0.9).
+func BenchmarkDeliverVsRaw(b *testing.B) {
+	const batch = 200
+	s := benchServer(b)
+	m := benchMailer(b, s)
+	msgs := benchMessages(batch)
+	var raw, ours time.Duration
+	for i := 0; i < b.N; i++ {
+		raw += rawBatch(b, s, msgs)
+		ours += deliverBatch(b, m, msgs)
+	}
+	b.ReportMetric(float64(b.N*batch)/raw.Seconds(), "raw-msgs/s")
+	b.ReportMetric(float64(b.N*batch)/ours.Seconds(), "deliver-msgs/s")
+	b.ReportMetric(raw.Seconds()/ours.Seconds(), "ratio")
+}
+
+// BenchmarkBuild is the per-message cost of building (and signing nothing).
+func BenchmarkBuild(b *testing.B) {
+	m := newTestMailer(b, benchServer(b), nil)
+	msg := benchMessage(1)
+	b.SetBytes(int64(len(msg.HTML) + len(msg.Text)))
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Build(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
