@@ -3,6 +3,7 @@ package mailer
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -147,20 +148,35 @@ func BenchmarkRawGoMail(b *testing.B) {
 }
 
 // BenchmarkDeliverVsRaw alternates batches of both on one server and reports
-// Deliver's throughput as a ratio of the raw loop's (target >= 0.9).
+// Deliver's throughput as a ratio of the raw loop's (target >= 0.9). The
+// ratio is the median over pairs of batches run back to back (order
+// alternating), so a burst of load on the shared machine skews one pair,
+// not the result.
 func BenchmarkDeliverVsRaw(b *testing.B) {
-	const batch = 200
+	const batch = 100
 	s := benchServer(b)
 	m := benchMailer(b, s)
 	msgs := benchMessages(batch)
 	var raw, ours time.Duration
+	ratios := make([]float64, 0, b.N)
 	for i := 0; i < b.N; i++ {
-		raw += rawBatch(b, s, msgs)
-		ours += deliverBatch(b, m, msgs)
+		var r, o time.Duration
+		if i%2 == 0 {
+			r = rawBatch(b, s, msgs)
+			o = deliverBatch(b, m, msgs)
+		} else {
+			o = deliverBatch(b, m, msgs)
+			r = rawBatch(b, s, msgs)
+		}
+		raw += r
+		ours += o
+		ratios = append(ratios, r.Seconds()/o.Seconds())
 	}
+	sort.Float64s(ratios)
 	b.ReportMetric(float64(b.N*batch)/raw.Seconds(), "raw-msgs/s")
 	b.ReportMetric(float64(b.N*batch)/ours.Seconds(), "deliver-msgs/s")
-	b.ReportMetric(raw.Seconds()/ours.Seconds(), "ratio")
+	b.ReportMetric(raw.Seconds()/ours.Seconds(), "total-ratio")
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
 }
 
 // BenchmarkBuild is the per-message cost of building (and signing nothing).

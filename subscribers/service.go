@@ -494,15 +494,18 @@ func (s *Service) cleanEdition(e string) string {
 
 // cleanName trims the optional name, drops control and format characters
 // (bidi overrides included) and bounds its length.
-func cleanName(s string) string {
+func cleanName(s string) string { return truncate(oneLine(s), maxNameLen) }
+
+// oneLine replaces control and format characters with spaces and collapses
+// runs of white space.
+func oneLine(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return ' '
 		}
 		return r
 	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	return truncate(s, maxNameLen)
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // truncate cuts s to at most n bytes on a rune boundary.

@@ -401,7 +401,9 @@ func (h *web) subscribe(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		h.thanks(w, r)
 	case errors.As(err, &ae):
-		p := h.subscribeForm(req.Email, req.Name, req.Topics, req.Edition)
+		// Refill single-line fields without the control characters that
+		// made the address bad.
+		p := h.subscribeForm(oneLine(req.Email), cleanName(req.Name), req.Topics, req.Edition)
 		// The reason, not the input: the input is refilled in the field.
 		p.Error, p.Heading = ae.Reason, "Check your address"
 		h.render(w, r, http.StatusBadRequest, "subscribe", p)

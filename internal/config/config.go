@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -266,6 +268,8 @@ func (es Errors) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
+var typeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
 // Load reads, decodes, defaults and validates the config at path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -283,9 +287,21 @@ func Parse(path string, data []byte) (*Config, error) {
 	c.lines = keyLines(string(data))
 	if err != nil {
 		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			key := pe.LastKey
-			return nil, &Error{File: path, Key: key, Line: pe.Position.Line, Msg: pe.Message}
+		var ppe *toml.ParseError
+		if errors.As(err, &ppe) {
+			pe = *ppe
+		}
+		if ppe != nil || errors.As(err, &pe) {
+			msg := pe.Message
+			if pe.Usage != "" {
+				msg += " (" + strings.TrimSpace(pe.Usage) + ")"
+			}
+			return nil, &Error{File: path, Key: pe.LastKey, Line: pe.Position.Line, Msg: msg}
+		}
+		// Type mismatches come as plain errors: `toml: line N (last key "k"): msg`.
+		if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{File: path, Key: m[2], Line: line, Msg: m[3]}
 		}
 		return nil, &Error{File: path, Msg: err.Error()}
 	}

@@ -336,7 +336,8 @@ func (db *DB) Import(ctx context.Context, next func() (Subscriber, bool, error),
 		defer find.Close()
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO subscribers
 			(email, name, status, topics, edition, created, confirmed)
-			VALUES (?, ?, 'confirmed', ?, ?, ?, ?) RETURNING id`)
+			VALUES (?, ?, 'confirmed', ?, ?, ?, ?)
+			ON CONFLICT (email) DO NOTHING RETURNING id`)
 		if err != nil {
 			return err
 		}
@@ -368,42 +369,42 @@ func (db *DB) Import(ctx context.Context, next func() (Subscriber, bool, error),
 			if email == "" {
 				return fmt.Errorf("row %d: empty email", n)
 			}
+			// Most rows of an import are new: try the insert first and look
+			// the row up only when the address is already there.
 			var id int64
-			var name, topics, edition string
-			err = find.QueryRowContext(ctx, email).Scan(&id, &name, &topics, &edition)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				var newID int64
-				if err := ins.QueryRowContext(ctx, email, s.Name, encodeTopics(s.Topics), s.Edition,
-					when, when).Scan(&newID); err != nil {
-					return fmt.Errorf("row %d (%s): %w", n, email, err)
-				}
-				if _, err := consent.ExecContext(ctx, newID, when, "imported by the operator"); err != nil {
+			err = ins.QueryRowContext(ctx, email, s.Name, encodeTopics(s.Topics), s.Edition, when, when).Scan(&id)
+			if err == nil {
+				if _, err := consent.ExecContext(ctx, id, when, "imported by the operator"); err != nil {
 					return fmt.Errorf("row %d (%s): %w", n, email, err)
 				}
 				st.Added++
-			case err != nil:
-				return fmt.Errorf("row %d (%s): %w", n, email, err)
-			default:
-				newName, newTopics, newEdition := name, topics, edition
-				if s.Name != "" {
-					newName = s.Name
-				}
-				if len(s.Topics) > 0 {
-					newTopics = encodeTopics(s.Topics)
-				}
-				if s.Edition != "" {
-					newEdition = s.Edition
-				}
-				if newName == name && newTopics == topics && newEdition == edition {
-					st.Unchanged++
-					continue
-				}
-				if _, err := upd.ExecContext(ctx, newName, newTopics, newEdition, id); err != nil {
-					return fmt.Errorf("row %d (%s): %w", n, email, err)
-				}
-				st.Updated++
+				continue
 			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("row %d (%s): %w", n, email, err)
+			}
+			var name, topics, edition string
+			if err := find.QueryRowContext(ctx, email).Scan(&id, &name, &topics, &edition); err != nil {
+				return fmt.Errorf("row %d (%s): %w", n, email, err)
+			}
+			newName, newTopics, newEdition := name, topics, edition
+			if s.Name != "" {
+				newName = s.Name
+			}
+			if len(s.Topics) > 0 {
+				newTopics = encodeTopics(s.Topics)
+			}
+			if s.Edition != "" {
+				newEdition = s.Edition
+			}
+			if newName == name && newTopics == topics && newEdition == edition {
+				st.Unchanged++
+				continue
+			}
+			if _, err := upd.ExecContext(ctx, newName, newTopics, newEdition, id); err != nil {
+				return fmt.Errorf("row %d (%s): %w", n, email, err)
+			}
+			st.Updated++
 		}
 	})
 	if err != nil {
