@@ -12,8 +12,13 @@ import (
 
 // SendError is why one message was not (certainly) delivered.
 type SendError struct {
-	Op        string // dial|auth|mail|rcpt|data|close|canceled
-	Temporary bool   // worth trying again later: 4xx, network errors, timeouts
+	Op string // dial|auth|mail|rcpt|data|close|canceled
+	// Temporary: worth trying again later (4xx, 421, network errors,
+	// timeouts). Failures that are not the recipient's fault are temporary
+	// even with a 5xx reply (login refused, STARTTLS missing, sender
+	// refused at MAIL FROM), so they never count toward suppressing an
+	// address; Deliver stops the run on those instead of retrying.
+	Temporary bool
 	// Ambiguous: the connection failed while the server was answering the
 	// end of DATA, so it may have accepted the message ("possibly sent").
 	// Deliver does not retry these; the ledger decides.

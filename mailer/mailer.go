@@ -252,13 +252,12 @@ func (w *worker) deliver(ctx context.Context, job Job) Result {
 		return res
 	}
 	data, err := w.m.build(&w.buf, job.Msg)
-	if err != nil {
-		res.Err = &SendError{Op: "build", Err: err}
-		return res
+	var env envelope
+	if err == nil {
+		env, err = job.Msg.envelope()
 	}
-	env, err := job.Msg.envelope()
 	if err != nil {
-		res.Err = &SendError{Op: "build", Err: err}
+		res.Err = w.buildFailed(err)
 		return res
 	}
 	for {
@@ -304,6 +303,21 @@ func (w *worker) deliver(ctx context.Context, job Job) Result {
 	}
 }
 
+// buildFailed classifies a message that could not be built. A bad To
+// address is that recipient's problem (permanent); anything else (From,
+// List-Id, headers) is the caller's and would fail every message, so it
+// stops the run without blaming anyone.
+func (w *worker) buildFailed(err error) *SendError {
+	var re recipientError
+	if errors.As(err, &re) {
+		return &SendError{Op: "build", Err: err}
+	}
+	se := &SendError{Op: "build", Temporary: true, Err: err}
+	w.run.setFatal(se)
+	w.m.log.Error("mailer: cannot build messages; stopping", "err", err)
+	return se
+}
+
 // backoff is exponential with jitter: a random duration in [d/2, d) where d
 // doubles from RetryBackoff up to MaxBackoff, so workers retrying the same
 // greylisting server do not come back in step.
@@ -328,6 +342,13 @@ func (w *worker) sendOnce(ctx context.Context, env envelope, data []byte) *SendE
 		}
 	}
 	se := w.transaction(env, data)
+	if se != nil && se.Op == "mail" && se.Code >= 500 {
+		// A refused sender is not the recipient's fault and will refuse
+		// every message: stop the run, blame no address.
+		se.Temporary = true
+		w.run.setFatal(se)
+		w.m.log.Error("mailer: server refuses the sender; stopping", "from", env.from, "err", se)
+	}
 	if se == nil {
 		w.sent++
 		// RSET between messages: a server that fails it is dropped, but the

@@ -515,3 +515,59 @@ func TestSendErrorUnwrap(t *testing.T) {
 		t.Fatal("non-SendError classified")
 	}
 }
+
+func TestSenderRefusedStopsRunWithoutBlamingRecipients(t *testing.T) {
+	s := smtptest.Start(t, smtptest.WithMailHook(func(string, int) error {
+		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "Sender domain has no SPF")
+	}))
+	m := newTestMailer(t, s, func(o *Options) { o.Concurrency = 1; o.Retries = 3 })
+	got := deliverAll(t, m, 5)
+	for id, r := range got {
+		if IsPermanent(r.Err) || !IsTemporary(r.Err) {
+			t.Errorf("job %d: %v, want temporary", id, r.Err)
+		}
+	}
+	// The first job tried once; the rest were not tried at all.
+	tried := 0
+	for _, r := range got {
+		tried += r.Attempts
+	}
+	if tried != 1 {
+		t.Errorf("%d attempts in all, want 1", tried)
+	}
+}
+
+func TestEnvelopeFromIsVERPAddress(t *testing.T) {
+	s := smtptest.Start(t)
+	m := newTestMailer(t, s, nil)
+	msg := testMessage(4)
+	msg.EnvelopeFrom = "bounces+sub-4@example.org"
+	if err := m.Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Messages()
+	if len(got) != 1 || got[0].From != "bounces+sub-4@example.org" {
+		t.Fatalf("MAIL FROM %+v", got)
+	}
+	msg.EnvelopeFrom = "Bounces <b@example.org>"
+	if err := m.Send(context.Background(), msg); err == nil || IsTemporary(err) {
+		t.Fatalf("display-name envelope sender: %v", err)
+	}
+}
+
+func TestBoundaryNotInBody(t *testing.T) {
+	msg := testMessage(5)
+	b := mimeBoundary(msg)
+	// A body that contains the Message-ID-derived boundary gets another one.
+	msg.HTML = append(msg.HTML, []byte("--"+b)...)
+	b2 := mimeBoundary(msg)
+	if b2 == b || bytes.Contains(msg.HTML, []byte(b2)) {
+		t.Fatalf("boundary %q collides", b2)
+	}
+	m := newTestMailer(t, smtptest.Start(t), nil)
+	data, err := m.Build(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAlternative(t, data, "Hello reader 5.")
+}

@@ -37,6 +37,12 @@ type Message struct {
 	Headers      map[string]string // extra headers (Auto-Submitted, X-Digest-Issue, ...)
 }
 
+// recipientError marks a message that cannot be built because of its
+// recipient's address: permanent for that recipient alone.
+type recipientError struct{ error }
+
+func (e recipientError) Unwrap() error { return e.error }
+
 // envelope is the SMTP transaction's addresses.
 type envelope struct {
 	from, to string
@@ -45,7 +51,7 @@ type envelope struct {
 func (msg *Message) envelope() (envelope, error) {
 	to, err := mail.ParseAddress(msg.To)
 	if err != nil {
-		return envelope{}, fmt.Errorf("mailer: To %q: %w", msg.To, err)
+		return envelope{}, recipientError{fmt.Errorf("mailer: To %q: %w", msg.To, err)}
 	}
 	from := msg.EnvelopeFrom
 	if from == "" {
@@ -69,22 +75,13 @@ func build(buf *bytes.Buffer, msg *Message) ([]byte, error) {
 	if err := checkMessageID(msg.MessageID); err != nil {
 		return nil, err
 	}
-	// A boundary derived from the content keeps Build byte-for-byte
-	// reproducible (a resumed send writes the same message) and, being a
-	// hash of the parts, cannot occur inside them. go-mail writes it
-	// unquoted, so it must be a plain token (no "=").
-	h := sha256.New()
-	h.Write([]byte(msg.MessageID))
-	h.Write(msg.Text)
-	h.Write(msg.HTML)
-	boundary := "digest" + hex.EncodeToString(h.Sum(nil)[:16])
-
+	boundary := mimeBoundary(msg)
 	m := gomail.NewMsg(gomail.WithBoundary(boundary), gomail.WithNoDefaultUserAgent())
 	if err := m.From(msg.From); err != nil {
 		return nil, fmt.Errorf("mailer: From %q: %w", msg.From, err)
 	}
 	if err := m.To(msg.To); err != nil {
-		return nil, fmt.Errorf("mailer: To %q: %w", msg.To, err)
+		return nil, recipientError{fmt.Errorf("mailer: To %q: %w", msg.To, err)}
 	}
 	if msg.ReplyTo != "" {
 		if err := m.ReplyTo(msg.ReplyTo); err != nil {
@@ -151,6 +148,24 @@ func bytesWriter(b []byte) func(io.Writer) (int64, error) {
 		n, err := w.Write(b)
 		return int64(n), err
 	}
+}
+
+// mimeBoundary derives the multipart boundary from the Message-ID, so Build
+// is byte-for-byte reproducible (a resumed send writes the same message). A
+// Message-ID is predictable, so a body that happens (or was made) to contain
+// that boundary gets one hashed from the body itself, which no body can
+// contain. go-mail writes the boundary unquoted: it must be a plain token.
+func mimeBoundary(msg *Message) string {
+	h := sha256.Sum256([]byte(msg.MessageID))
+	b := "digest" + hex.EncodeToString(h[:16])
+	if !bytes.Contains(msg.Text, []byte(b)) && !bytes.Contains(msg.HTML, []byte(b)) {
+		return b
+	}
+	hh := sha256.New()
+	hh.Write([]byte(msg.MessageID))
+	hh.Write(msg.Text)
+	hh.Write(msg.HTML)
+	return "digestc" + hex.EncodeToString(hh.Sum(nil)[:16])
 }
 
 func checkMessageID(id string) error {

@@ -54,6 +54,7 @@ type Reply func(from, rcpt string) error
 type Option func(*config)
 
 type config struct {
+	mailHook   func(from string, n int) error
 	rcptHook   func(from, rcpt string, n int) error
 	dataHook   func(from string, to []string, n int) error
 	maxPerConn int
@@ -63,6 +64,12 @@ type config struct {
 	startTLS   bool
 	implicit   bool
 	discard    bool
+}
+
+// WithMailHook calls f for every MAIL FROM; n is the 1-based number of
+// MAIL commands the server has seen (across connections).
+func WithMailHook(f func(from string, n int) error) Option {
+	return func(c *config) { c.mailHook = f }
 }
 
 // WithRcptHook calls f for every RCPT TO; n is the 1-based number of times
@@ -130,6 +137,7 @@ type Server struct {
 	changed   chan struct{} // closed and replaced whenever msgs grows
 	conns     map[*smtp.Conn]*connState
 	nconns    int
+	mailTries int
 	rcptTries map[string]int
 	dataTries map[string]int
 }
@@ -350,6 +358,15 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 			_, _ = io.WriteString(raw, "421 4.7.0 Too many messages in this session, closing\r\n")
 			_ = raw.Close()
 			return ErrDrop
+		}
+	}
+	if f := ss.s.cfg.mailHook; f != nil {
+		ss.s.mu.Lock()
+		ss.s.mailTries++
+		n := ss.s.mailTries
+		ss.s.mu.Unlock()
+		if err := ss.hookResult(f(from, n)); err != nil {
+			return err
 		}
 	}
 	ss.from = from

@@ -89,6 +89,12 @@ func TestHooks(t *testing.T) {
 			}
 			return nil
 		})}, 550, false},
+		{"mail 421 first", []Option{WithMailHook(func(_ string, n int) error {
+			if n == 1 {
+				return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "busy"}
+			}
+			return nil
+		})}, 421, false},
 		{"rcpt drop", []Option{WithRcptHook(func(_, _ string, n int) error {
 			if n == 1 {
 				return ErrDrop
@@ -181,6 +187,24 @@ func TestGateHoldsMessage(t *testing.T) {
 	}
 	if s.Len() != 1 {
 		t.Fatal("message not recorded")
+	}
+}
+
+func TestDiscard(t *testing.T) {
+	s := Start(t, WithDiscard())
+	c := dial(t, s)
+	for i := 0; i < 3; i++ {
+		if err := send(t, c, "a@example.org", "b@example.org", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitFor(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 3 || len(s.Messages()) != 0 || s.Count("b@example.org") != 0 {
+		t.Fatalf("len %d messages %d", s.Len(), len(s.Messages()))
 	}
 }
 

@@ -1,0 +1,209 @@
+package subscribers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHealthz(t *testing.T) {
+	e := newEnv(t)
+	if r := e.get("/healthz"); r.code != http.StatusOK {
+		t.Fatalf("healthz with a working store: %d", r.code)
+	}
+	e.db.Close()
+	if r := e.get("/healthz"); r.code != http.StatusServiceUnavailable {
+		t.Fatalf("healthz with a closed store: %d", r.code)
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t)
+	sub := e.confirmed("headers@example.org")
+	tok := e.tokens.Sign(PurposeUnsubscribe, sub.ID)
+	reqs := map[string]func() response{
+		"GET /":            func() response { return e.get("/") },
+		"POST /subscribe":  func() response { return e.post("/subscribe", subscribeForm("bad")) },
+		"GET /confirm":     func() response { return e.get("/confirm?token=x") },
+		"GET /unsubscribe": func() response { return e.get("/unsubscribe?token=" + tok) },
+		"GET /preferences": func() response { return e.get("/preferences?token=" + tok) },
+		"GET /healthz":     func() response { return e.get("/healthz") },
+		"GET /missing":     func() response { return e.get("/missing") },
+	}
+	for name, do := range reqs {
+		t.Run(name, func(t *testing.T) {
+			h := do().header
+			csp := h.Get("Content-Security-Policy")
+			for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("CSP %q lacks %q", csp, want)
+				}
+			}
+			for k, want := range map[string]string{
+				"X-Frame-Options":        "DENY",
+				"X-Content-Type-Options": "nosniff",
+				"Referrer-Policy":        "no-referrer",
+			} {
+				if got := h.Get(k); got != want {
+					t.Errorf("%s: %q, want %q", k, got, want)
+				}
+			}
+			if h.Get("Set-Cookie") != "" {
+				t.Error("a cookie was set")
+			}
+		})
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	e := newEnv(t)
+	big := "email=a%40example.org&name=" + strings.Repeat("x", maxBodyBytes)
+	for _, path := range []string{"/subscribe", "/unsubscribe?token=x", "/preferences"} {
+		t.Run(path, func(t *testing.T) {
+			if r := e.postRaw(path, "application/x-www-form-urlencoded", big); r.code != http.StatusRequestEntityTooLarge {
+				t.Fatalf("with Content-Length: %d", r.code)
+			}
+			// Chunked, no Content-Length: the reader limit catches it.
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, io.MultiReader(strings.NewReader(big)))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.ContentLength = -1
+			if r := e.do(req); r.code != http.StatusRequestEntityTooLarge {
+				t.Fatalf("chunked: %d", r.code)
+			}
+		})
+	}
+	if e.count() != 0 {
+		t.Fatal("a too large request stored a subscriber")
+	}
+}
+
+func TestMethods(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct{ method, path string }{
+		{http.MethodGet, "/subscribe"},
+		{http.MethodPut, "/unsubscribe"},
+		{http.MethodDelete, "/preferences"},
+		{http.MethodPost, "/confirm"},
+	} {
+		req, _ := http.NewRequest(tt.method, e.srv.URL+tt.path, nil)
+		if r := e.do(req); r.code != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: %d, want 405", tt.method, tt.path, r.code)
+		}
+	}
+}
+
+func TestServeShutsDownCleanly(t *testing.T) {
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(ln.Addr().String(), NewHandler(e.svc))
+	if srv.ReadHeaderTimeout == 0 || srv.WriteTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
+		t.Fatalf("server without limits: %+v", srv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, srv, ln, 5*time.Second) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}
+
+func TestLimiterBounded(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newLimiter(2, time.Minute, 3)
+	for i := range 3 {
+		if ok, _ := l.allow(fmt.Sprint(i), now); !ok {
+			t.Fatalf("key %d refused", i)
+		}
+	}
+	if ok, _ := l.allow("new", now); ok {
+		t.Fatal("a fourth live key was admitted past the bound")
+	}
+	if len(l.m) != 3 {
+		t.Fatalf("%d keys", len(l.m))
+	}
+	if ok, _ := l.allow("0", now); !ok {
+		t.Fatal("second event of a known key refused")
+	}
+	if ok, retry := l.allow("0", now.Add(time.Second)); ok || retry != 59*time.Second {
+		t.Fatalf("third event: ok=%v retry=%v", ok, retry)
+	}
+	// Once windows expire the old keys make room.
+	if ok, _ := l.allow("new", now.Add(time.Minute)); !ok {
+		t.Fatal("expired keys were not swept")
+	}
+	if len(l.m) != 1 {
+		t.Fatalf("%d keys after the sweep", len(l.m))
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	tests := []struct {
+		remote, xff string
+		trust       bool
+		want        string
+	}{
+		{"192.0.2.1:1234", "", false, "192.0.2.1"},
+		{"192.0.2.1:1234", "203.0.113.9", false, "192.0.2.1"},
+		{"192.0.2.1:1234", "203.0.113.9", true, "203.0.113.9"},
+		{"192.0.2.1:1234", "6.6.6.6, 203.0.113.9", true, "203.0.113.9"}, // the client's own claim is ignored
+		{"192.0.2.1:1234", "garbage", true, "192.0.2.1"},
+		{"[2001:db8::1]:443", "", false, "2001:db8::1"},
+		{"[::ffff:192.0.2.5]:443", "", false, "192.0.2.5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.remote+" "+tt.xff, func(t *testing.T) {
+			h := &web{s: &Service{}}
+			h.s.srv.TrustProxy = tt.trust
+			r := httptest.NewRequest(http.MethodPost, "/subscribe", nil)
+			r.RemoteAddr = tt.remote
+			if tt.xff != "" {
+				r.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			if got := h.clientIP(r); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if a, b := throttleKey("2001:db8::1"), throttleKey("2001:db8::ffff"); a != b || a != "2001:db8::/64" {
+		t.Fatalf("IPv6 clients not grouped by /64: %q %q", a, b)
+	}
+}
+
+func TestMaskAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice@example.org": "al…@example.org",
+		"ab@example.org":    "a…@example.org",
+		"a@example.org":     "a…@example.org",
+		"ünï@example.org":   "ün…@example.org",
+	} {
+		if got := maskAddress(in); got != want {
+			t.Errorf("%s: %q, want %q", in, got, want)
+		}
+	}
+}
