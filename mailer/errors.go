@@ -42,7 +42,7 @@ func (e *SendError) Error() string {
 			b.WriteString(" " + e.Reply)
 		}
 	} else if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
+		b.WriteString(": " + strings.TrimPrefix(e.Err.Error(), "mailer: "))
 	}
 	switch {
 	case e.Ambiguous:

@@ -549,9 +549,51 @@ func TestEnvelopeFromIsVERPAddress(t *testing.T) {
 	if len(got) != 1 || got[0].From != "bounces+sub-4@example.org" {
 		t.Fatalf("MAIL FROM %+v", got)
 	}
-	msg.EnvelopeFrom = "Bounces <b@example.org>"
-	if err := m.Send(context.Background(), msg); err == nil || IsTemporary(err) {
-		t.Fatalf("display-name envelope sender: %v", err)
+}
+
+func TestBuildFailures(t *testing.T) {
+	tests := []struct {
+		name     string
+		edit     func(i int, m *Message)
+		wantTemp bool // caller's mistake: temporary, and the run stops
+	}{
+		{"bad To is that recipient's permanent failure", func(i int, m *Message) {
+			if i == 2 {
+				m.To = "no address"
+			}
+		}, false},
+		{"bad List-Id stops the run", func(_ int, m *Message) { m.ListID = "nope" }, true},
+		{"bad envelope sender stops the run", func(_ int, m *Message) { m.EnvelopeFrom = "Bounces <b@example.org>" }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := smtptest.Start(t)
+			m := newTestMailer(t, s, func(o *Options) { o.Concurrency = 1 })
+			jobs := make(chan Job, 5)
+			for i := 0; i < 5; i++ {
+				msg := testMessage(i)
+				tt.edit(i, msg)
+				jobs <- Job{ID: int64(i), Msg: msg}
+			}
+			close(jobs)
+			failed := 0
+			for r := range m.Deliver(context.Background(), jobs) {
+				if r.Err == nil {
+					continue
+				}
+				failed++
+				var se *SendError
+				if !errors.As(r.Err, &se) || se.Op != "build" || se.Temporary != tt.wantTemp || r.Attempts != 0 {
+					t.Errorf("job %d: %v attempts %d", r.ID, r.Err, r.Attempts)
+				}
+				if strings.Count(se.Error(), "mailer:") != 1 {
+					t.Errorf("error %q", se.Error())
+				}
+			}
+			if tt.wantTemp && failed != 5 || !tt.wantTemp && (failed != 1 || s.Len() != 4) {
+				t.Errorf("%d failed, server got %d", failed, s.Len())
+			}
+		})
 	}
 }
 

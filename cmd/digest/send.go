@@ -17,8 +17,8 @@ import (
 
 func newSendCmd(g *globals) *cobra.Command {
 	var (
-		so      delivery.SendOptions
-		asJSON  bool
+		so         delivery.SendOptions
+		asJSON     bool
 		noProgress bool
 	)
 	cmd := &cobra.Command{

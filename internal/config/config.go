@@ -100,18 +100,18 @@ type Collect struct {
 
 // Stories tunes story merging, automatic topics and ranking.
 type Stories struct {
-	Merge           *bool   `toml:"merge"`
-	MergeThreshold  float64 `toml:"merge_threshold"`
-	AutoTopics      *bool   `toml:"auto_topics"`
-	MinTopics       int     `toml:"min_topics"`
-	MaxTopics       int     `toml:"max_topics"`
-	LabelTerms      int     `toml:"label_terms"`
-	TopStories      int     `toml:"top_stories"`
-	TopMinSources   int     `toml:"top_min_sources"`
+	Merge           *bool         `toml:"merge"`
+	MergeThreshold  float64       `toml:"merge_threshold"`
+	AutoTopics      *bool         `toml:"auto_topics"`
+	MinTopics       int           `toml:"min_topics"`
+	MaxTopics       int           `toml:"max_topics"`
+	LabelTerms      int           `toml:"label_terms"`
+	TopStories      int           `toml:"top_stories"`
+	TopMinSources   int           `toml:"top_min_sources"`
 	RecencyHalfLife time.Duration `toml:"recency_half_life"`
-	Language        string  `toml:"language"`
-	StopWords       []string `toml:"stop_words"`
-	Seed            int64   `toml:"seed"`
+	Language        string        `toml:"language"`
+	StopWords       []string      `toml:"stop_words"`
+	Seed            int64         `toml:"seed"`
 }
 
 // MergeEnabled reports whether the same story from several sources is merged.
@@ -167,13 +167,13 @@ func (d DKIM) Enabled() bool { return d.Domain != "" }
 
 // Delivery tunes retries and bounce handling.
 type Delivery struct {
-	Retries       int           `toml:"retries"`
-	RetryBackoff  time.Duration `toml:"retry_backoff"`
-	MaxBackoff    time.Duration `toml:"max_backoff"`
-	BounceAfter   int           `toml:"bounce_after"`
-	SoftBounceAfter int         `toml:"soft_bounce_after"`
-	MarkBatch     int           `toml:"mark_batch"`
-	MarkInterval  time.Duration `toml:"mark_interval"`
+	Retries         int           `toml:"retries"`
+	RetryBackoff    time.Duration `toml:"retry_backoff"`
+	MaxBackoff      time.Duration `toml:"max_backoff"`
+	BounceAfter     int           `toml:"bounce_after"`
+	SoftBounceAfter int           `toml:"soft_bounce_after"`
+	MarkBatch       int           `toml:"mark_batch"`
+	MarkInterval    time.Duration `toml:"mark_interval"`
 }
 
 // Store is the SQLite database.
@@ -183,16 +183,16 @@ type Store struct {
 
 // Server is the web endpoint (subscribe, confirm, unsubscribe, preferences).
 type Server struct {
-	Listen           string        `toml:"listen"`
-	SecretEnv        string        `toml:"secret_env"`
-	TrustProxy       bool          `toml:"trust_proxy"`
-	ConfirmTTL       time.Duration `toml:"confirm_ttl"`
-	UnsubscribeTTL   time.Duration `toml:"unsubscribe_ttl"`
-	PendingTTL       time.Duration `toml:"pending_ttl"`
-	RatePerIP        int           `toml:"rate_per_ip"`
-	RateWindow       time.Duration `toml:"rate_window"`
-	ConfirmEvery     time.Duration `toml:"confirm_every"`
-	ConsentText      string        `toml:"consent_text"`
+	Listen         string        `toml:"listen"`
+	SecretEnv      string        `toml:"secret_env"`
+	TrustProxy     bool          `toml:"trust_proxy"`
+	ConfirmTTL     time.Duration `toml:"confirm_ttl"`
+	UnsubscribeTTL time.Duration `toml:"unsubscribe_ttl"`
+	PendingTTL     time.Duration `toml:"pending_ttl"`
+	RatePerIP      int           `toml:"rate_per_ip"`
+	RateWindow     time.Duration `toml:"rate_window"`
+	ConfirmEvery   time.Duration `toml:"confirm_every"`
+	ConsentText    string        `toml:"consent_text"`
 }
 
 // Secret reads the HMAC key for tokens from the environment.
@@ -209,16 +209,16 @@ type Daemon struct {
 
 // Inbound is the mailbox read for commands by email and bounces.
 type Inbound struct {
-	IMAPHost       string        `toml:"imap_host"`
-	Port           int           `toml:"port"`
-	TLS            string        `toml:"tls"`
-	Username       string        `toml:"username"`
-	PasswordEnv    string        `toml:"password_env"`
-	Mailbox        string        `toml:"mailbox"`
-	DoneMailbox    string        `toml:"done_mailbox"`
-	Address        string        `toml:"address"`
-	BounceAddress  string        `toml:"bounce_address"`
-	PollInterval   time.Duration `toml:"poll_interval"`
+	IMAPHost      string        `toml:"imap_host"`
+	Port          int           `toml:"port"`
+	TLS           string        `toml:"tls"`
+	Username      string        `toml:"username"`
+	PasswordEnv   string        `toml:"password_env"`
+	Mailbox       string        `toml:"mailbox"`
+	DoneMailbox   string        `toml:"done_mailbox"`
+	Address       string        `toml:"address"`
+	BounceAddress string        `toml:"bounce_address"`
+	PollInterval  time.Duration `toml:"poll_interval"`
 }
 
 // Enabled reports whether an inbound mailbox is configured.
