@@ -149,7 +149,19 @@ func (m *Mailer) build(buf *bytes.Buffer, msg *Message) ([]byte, error) {
 func (m *Mailer) Send(ctx context.Context, msg *Message) error {
 	w := m.newWorker(nil)
 	defer w.close()
-	res := w.deliver(ctx, Job{Msg: msg})
+	p, res := w.prepare(Job{Msg: msg})
+	for res == nil {
+		if res = w.try(ctx, p); res != nil {
+			break
+		}
+		t := time.NewTimer(time.Until(p.due))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return p.last
+		}
+	}
 	return res.Err
 }
 
@@ -184,21 +196,7 @@ func (m *Mailer) Deliver(ctx context.Context, jobs <-chan Job) <-chan Result {
 			defer wg.Done()
 			w := m.newWorker(run)
 			defer w.close()
-			for {
-				// Prefer stopping over taking another job once ctx is done.
-				if ctx.Err() != nil {
-					return
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case job, ok := <-jobs:
-					if !ok {
-						return
-					}
-					out <- w.deliver(ctx, job)
-				}
-			}
+			w.loop(ctx, jobs, out)
 		}()
 	}
 	go func() {
@@ -206,6 +204,64 @@ func (m *Mailer) Deliver(ctx context.Context, jobs <-chan Job) <-chan Result {
 		close(out)
 	}()
 	return out
+}
+
+// loop takes new jobs while retries wait out their backoff, so a few
+// greylisted recipients do not hold up everyone else's mail.
+func (w *worker) loop(ctx context.Context, jobs <-chan Job, out chan<- Result) {
+	var waiting []*pending // retries, each with its due time
+	for ctx.Err() == nil {
+		next := -1
+		for i, p := range waiting {
+			if next < 0 || p.due.Before(waiting[next].due) {
+				next = i
+			}
+		}
+		if next >= 0 && !time.Now().Before(waiting[next].due) {
+			p := waiting[next]
+			waiting = append(waiting[:next], waiting[next+1:]...)
+			if res := w.try(ctx, p); res != nil {
+				out <- *res
+			} else {
+				waiting = append(waiting, p)
+			}
+			continue
+		}
+		if jobs == nil && len(waiting) == 0 {
+			return
+		}
+		var timer *time.Timer
+		var due <-chan time.Time
+		if next >= 0 {
+			timer = time.NewTimer(time.Until(waiting[next].due))
+			due = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-due:
+		case job, ok := <-jobs:
+			if !ok {
+				jobs = nil // a nil channel blocks: wait for retries only
+				break
+			}
+			p, res := w.prepare(job)
+			if res == nil {
+				res = w.try(ctx, p)
+			}
+			if res != nil {
+				out <- *res
+			} else {
+				waiting = append(waiting, p)
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+	// Cancelled: retries not yet due stay pending for the next run.
+	for _, p := range waiting {
+		out <- Result{ID: p.job.ID, Err: p.last, Attempts: p.attempts}
+	}
 }
 
 // runState is shared by the workers of one Deliver call.
@@ -245,11 +301,20 @@ type worker struct {
 
 func (m *Mailer) newWorker(run *runState) *worker { return &worker{m: m, run: run} }
 
-func (w *worker) deliver(ctx context.Context, job Job) Result {
-	res := Result{ID: job.ID}
+// pending is a job between attempts.
+type pending struct {
+	job      Job
+	env      envelope
+	data     []byte
+	attempts int
+	last     *SendError
+	due      time.Time
+}
+
+// prepare builds a job's message; a non-nil Result means it failed for good.
+func (w *worker) prepare(job Job) (*pending, *Result) {
 	if job.Msg == nil {
-		res.Err = &SendError{Op: "build", Err: errors.New("nil message")}
-		return res
+		return nil, &Result{ID: job.ID, Err: &SendError{Op: "build", Err: errors.New("nil message")}}
 	}
 	data, err := w.m.build(&w.buf, job.Msg)
 	var env envelope
@@ -257,50 +322,55 @@ func (w *worker) deliver(ctx context.Context, job Job) Result {
 		env, err = job.Msg.envelope()
 	}
 	if err != nil {
-		res.Err = w.buildFailed(err)
-		return res
+		return nil, &Result{ID: job.ID, Err: w.buildFailed(err)}
 	}
-	for {
-		if f := w.run.getFatal(); f != nil {
-			res.Err = f
-			return res
+	return &pending{job: job, env: env, data: data}, nil
+}
+
+// try runs one attempt. It returns the final Result, or nil when p is to
+// be tried again at p.due.
+func (w *worker) try(ctx context.Context, p *pending) *Result {
+	final := func(err *SendError) *Result {
+		r := &Result{ID: p.job.ID, Attempts: p.attempts}
+		if err != nil {
+			r.Err = err
 		}
-		if w.m.limiter != nil {
-			if err := w.m.limiter.Wait(ctx); err != nil {
-				if res.Err == nil { // keep the last attempt's error if there was one
-					res.Err = &SendError{Op: "canceled", Temporary: true, Err: err}
-				}
-				return res
+		return r
+	}
+	if f := w.run.getFatal(); f != nil {
+		return final(f)
+	}
+	if w.m.limiter != nil {
+		if err := w.m.limiter.Wait(ctx); err != nil {
+			if p.last != nil {
+				return final(p.last)
 			}
-		}
-		res.Attempts++
-		se := w.sendOnce(ctx, env, data)
-		if se == nil {
-			if res.Attempts > 1 {
-				w.m.log.Info("mailer: delivered after retry", "id", job.ID, "to", env.to, "attempts", res.Attempts)
-			}
-			res.Err = nil
-			return res
-		}
-		res.Err = se
-		if !se.Temporary || se.Ambiguous || res.Attempts > w.m.opts.Retries {
-			level := slog.LevelWarn
-			if se.Ambiguous {
-				level = slog.LevelError
-			}
-			w.m.log.Log(ctx, level, "mailer: not delivered", "id", job.ID, "to", env.to, "attempts", res.Attempts, "err", se)
-			return res
-		}
-		d := w.m.backoff(res.Attempts)
-		w.m.log.Debug("mailer: temporary failure, retrying", "id", job.ID, "to", env.to, "attempt", res.Attempts, "in", d, "err", se)
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return res
+			return final(&SendError{Op: "canceled", Temporary: true, Err: err})
 		}
 	}
+	p.attempts++
+	se := w.sendOnce(ctx, p.env, p.data)
+	if se == nil {
+		if p.attempts > 1 {
+			w.m.log.Info("mailer: delivered after retry", "id", p.job.ID, "to", p.env.to, "attempts", p.attempts)
+		}
+		return final(nil)
+	}
+	p.last = se
+	if !se.Temporary || se.Ambiguous || p.attempts > w.m.opts.Retries || w.run.getFatal() != nil {
+		level := slog.LevelWarn
+		if se.Ambiguous {
+			level = slog.LevelError
+		}
+		w.m.log.Log(ctx, level, "mailer: not delivered", "id", p.job.ID, "to", p.env.to, "attempts", p.attempts, "err", se)
+		return final(se)
+	}
+	d := w.m.backoff(p.attempts)
+	p.due = time.Now().Add(d)
+	// p.data may alias the worker's buffer, which the next job reuses.
+	p.data = bytes.Clone(p.data)
+	w.m.log.Debug("mailer: temporary failure, will retry", "id", p.job.ID, "to", p.env.to, "attempt", p.attempts, "in", d, "err", se)
+	return nil
 }
 
 // buildFailed classifies a message that could not be built. A bad To

@@ -613,3 +613,70 @@ func TestBoundaryNotInBody(t *testing.T) {
 	}
 	checkAlternative(t, data, "Hello reader 5.")
 }
+
+func TestRetryDoesNotHoldUpOthers(t *testing.T) {
+	greylist := smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "Greylisted")
+	s := smtptest.Start(t, smtptest.WithRcptHook(func(_, to string, n int) error {
+		if to == rcpt(0) && n == 1 {
+			return greylist
+		}
+		return nil
+	}))
+	m := newTestMailer(t, s, func(o *Options) {
+		o.Concurrency = 1
+		o.RetryBackoff, o.MaxBackoff = 600*time.Millisecond, 600*time.Millisecond
+	})
+	got := deliverAll(t, m, 10)
+	if r := got[0]; r.Err != nil || r.Attempts != 2 {
+		t.Fatalf("greylisted job: %v attempts %d", r.Err, r.Attempts)
+	}
+	msgs := s.Messages()
+	if len(msgs) != 10 || msgs[9].To[0] != rcpt(0) {
+		t.Fatalf("the greylisted message should arrive last, after the other 9 (got %d messages)", len(msgs))
+	}
+}
+
+func TestCancelReportsWaitingRetries(t *testing.T) {
+	tried := make(chan struct{}, 1)
+	s := smtptest.Start(t, smtptest.WithRcptHook(func(string, string, int) error {
+		select {
+		case tried <- struct{}{}:
+		default:
+		}
+		return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "Later")
+	}))
+	m := newTestMailer(t, s, func(o *Options) {
+		o.Concurrency = 1
+		o.RetryBackoff, o.MaxBackoff = time.Hour, time.Hour
+	})
+	jobs := make(chan Job, 1)
+	jobs <- Job{ID: 7, Msg: testMessage(7)}
+	ctx, cancel := context.WithCancel(context.Background())
+	results := m.Deliver(ctx, jobs)
+	<-tried
+	cancel()
+	var got []Result
+	for r := range results {
+		got = append(got, r)
+	}
+	if len(got) != 1 || got[0].ID != 7 || !IsTemporary(got[0].Err) || got[0].Attempts != 1 {
+		t.Fatalf("results %+v", got)
+	}
+}
+
+func TestTimeoutClosingDataIsPossiblySent(t *testing.T) {
+	s := smtptest.Start(t, smtptest.WithDelay(time.Minute)) // Close releases it
+	m := newTestMailer(t, s, func(o *Options) { o.Timeout = 200 * time.Millisecond; o.Retries = 3 })
+	err := m.Send(context.Background(), testMessage(1))
+	var se *SendError
+	if !errors.As(err, &se) || se.Op != "close" || !se.Ambiguous || !se.Temporary {
+		t.Fatalf("err %v, want an ambiguous timeout at close", err)
+	}
+	var ne interface{ Timeout() bool }
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("err %v does not unwrap to a timeout", err)
+	}
+	if s.Connections() != 1 {
+		t.Errorf("%d connections: an ambiguous failure must not be retried", s.Connections())
+	}
+}

@@ -114,7 +114,14 @@ func TestBrowserSubscribe(t *testing.T) {
 			if err != nil || resp.Status != 400 {
 				t.Fatalf("bad address: %v %v", resp, err)
 			}
-			focused, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.activeElement && document.activeElement.id`))
+			// Autofocus runs a moment after load: poll the page, with a deadline.
+			var focused string
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && focused != "email"; {
+				focused, err = chromedp.Run(tab, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ""`))
+				if err != nil {
+					break
+				}
+			}
 			if err != nil || focused != "email" {
 				t.Fatalf("focus after an error is on %q (%v), want the email field", focused, err)
 			}

@@ -103,7 +103,7 @@ func TestUnsubscribe(t *testing.T) {
 			for range 3 {
 				r := e.get("/unsubscribe?token=" + tok)
 				if r.code != http.StatusOK || !strings.Contains(r.body, `<form method="post" action="./unsubscribe?token=`+tok+`"`) ||
-					!strings.Contains(r.body, `<button type="submit">Unsubscribe</button>`) || !strings.Contains(r.body, "le…@example.org") {
+					!strings.Contains(r.body, `<button type="submit">Unsubscribe</button>`) || !strings.Contains(r.body, `<span class="nowrap">le…@example.org</span>`) {
 					t.Fatalf("GET /unsubscribe: %d\n%s", r.code, r.body)
 				}
 				if strings.Count(r.body, "<button") != 1 {
@@ -198,7 +198,7 @@ func TestPreferences(t *testing.T) {
 	}
 	for _, want := range []string{
 		`value="Security" id="topic-0" checked`, `value="Economy" id="topic-1" aria`,
-		`value="daily" id="edition-1" checked`, `name="token" value="` + tok + `"`, "pi…@example.org",
+		`value="daily" id="edition-1" checked`, `name="token" value="` + tok + `"`, `<span class="nowrap">pi…@example.org</span>`,
 		`href="./unsubscribe?token=`,
 	} {
 		if !strings.Contains(r.body, want) {

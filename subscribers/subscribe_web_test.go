@@ -113,10 +113,10 @@ func TestSubscribeBadAddresses(t *testing.T) {
 	tests := []struct {
 		name, body, reason string
 	}{
-		{"empty", "email=", "is empty"},
-		{"no at", "email=not-an-address", "not a valid email address"},
-		{"no domain dot", "email=bob%40localhost", "full domain name"},
-		{"CRLF injection", "email=bob%40example.org%0D%0ABcc%3A+victim%40example.org", "line break"},
+		{"empty", "email=", "The address is empty."},
+		{"no at", "email=not-an-address", "The address is not a valid email address."},
+		{"no domain dot", "email=bob%40localhost", "The domain must be a full domain name"},
+		{"CRLF injection", "email=bob%40example.org%0D%0ABcc%3A+victim%40example.org", "The address contains a line break."},
 		{"LF only", "email=bob%40example.org%0Abcc%3Ax%40y.org", "line break"},
 		{"display name", "email=Bob+%3Cbob%40example.org%3E", "bare address"},
 		{"too long", "email=" + strings.Repeat("a", 250) + "%40example.org", "longer than"},

@@ -405,7 +405,7 @@ func (h *web) subscribe(w http.ResponseWriter, r *http.Request) {
 		// made the address bad.
 		p := h.subscribeForm(oneLine(req.Email), cleanName(req.Name), req.Topics, req.Edition)
 		// The reason, not the input: the input is refilled in the field.
-		p.Error, p.Heading = ae.Reason, "Check your address"
+		p.Error, p.Heading = reasonSentence(ae.Reason), "Check your address"
 		h.render(w, r, http.StatusBadRequest, "subscribe", p)
 	case errors.Is(err, ErrThrottled):
 		h.tooMany(w, r, h.s.srv.ConfirmEvery)
@@ -539,6 +539,19 @@ func (h *web) savePreferences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.render(w, r, http.StatusOK, "preferences", h.prefsPage(sub, tok, true))
+}
+
+// reasonSentence turns an AddressError reason ("is empty", "the domain
+// must be ...") into a sentence about the address.
+func reasonSentence(reason string) string {
+	reason = strings.TrimSuffix(strings.TrimSpace(reason), ".")
+	if reason == "" {
+		return "The address cannot be used."
+	}
+	if strings.HasPrefix(reason, "is ") || strings.HasPrefix(reason, "contains ") {
+		return "The address " + reason + "."
+	}
+	return strings.ToUpper(reason[:1]) + reason[1:] + "."
 }
 
 // maskAddress shows enough of an address for its owner to recognise it

@@ -31,7 +31,12 @@ import (
 	"github.com/digest-newsletter/digest/digest/stories"
 )
 
-var show = flag.Int("show", 0, "print this many merged stories of the BBC set")
+var (
+	show        = flag.Int("show", 0, "print this many merged stories of the BBC set")
+	leadWords   = flag.Int("lead", 0, "Options.LeadWords (0: default)")
+	titleWeight = flag.Float64("title-weight", 0, "Options.TitleWeight (0: default)")
+	threshold   = flag.Float64("threshold", 0, "Options.MergeThreshold (0: default)")
+)
 
 type item struct {
 	category, id, title, text string
@@ -63,13 +68,19 @@ func run(dir, sizes string, seed uint64, cpuprofile string) error {
 		return err
 	}
 	fmt.Printf("BBC set: %d articles, %d listed near-duplicate pairs, GOMAXPROCS=%d\n", len(items), len(pairs), runtime.GOMAXPROCS(0))
-	opts := stories.Options{Now: time.Date(2005, 3, 1, 0, 0, 0, 0, time.UTC)}
+	opts := stories.Options{
+		Now:            time.Date(2005, 3, 1, 0, 0, 0, 0, time.UTC),
+		LeadWords:      *leadWords,
+		TitleWeight:    *titleWeight,
+		MergeThreshold: *threshold,
+	}
 
 	if cpuprofile == "" {
 		quality(items, opts)
 		listedPairs(items, pairs, opts)
-		synthetic(items, pairs, opts, seed, false)
-		synthetic(items, pairs, opts, seed, true)
+		synthetic(items, pairs, opts, seed, false, false)
+		synthetic(items, pairs, opts, seed, true, false)
+		synthetic(items, pairs, opts, seed, false, true)
 		return timing(items, sizes, opts, seed)
 	}
 	f, err := os.Create(cpuprofile)
@@ -199,7 +210,7 @@ func falseMerges(out []digest.Article, byURL map[string]string, pairs [][2]strin
 // sentences chosen at random), each from another outlet, and measures how
 // many variants merge with their original and how many originals merge
 // with a different story.
-func synthetic(items []item, pairs [][2]string, opts stories.Options, seed uint64, hard bool) {
+func synthetic(items []item, pairs [][2]string, opts stories.Options, seed uint64, hard, summaries bool) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var arts []digest.Article
 	byURL := map[string]string{}
@@ -215,6 +226,10 @@ func synthetic(items []item, pairs [][2]string, opts stories.Options, seed uint6
 			v.text = cutWords(it.text, 0.8)
 		}
 		b := toArticle(v, "Outlet B", i)
+		if summaries {
+			// A feed that gives only a summary: the first 280 characters.
+			b.Summary, b.Body = cutChars(b.Body, 280), ""
+		}
 		arts = append(arts, a, b)
 		byURL[a.URL], byURL[b.URL] = a.ID, b.ID
 		orig[b.ID] = it.id
@@ -233,6 +248,9 @@ func synthetic(items []item, pairs [][2]string, opts stories.Options, seed uint6
 	kind := "title reworded, body cut to its first 80% of words"
 	if hard {
 		kind = "title reworded, 80% of sentences kept at random"
+	}
+	if summaries {
+		kind = "title reworded, only a 280-character summary"
 	}
 	fmt.Printf("synthetic near duplicates (%s):\n  merged %d/%d = %.1f%% (target >= 90%%); distinct articles wrongly merged %d/%d = %.2f%% (target <= 1%%); %v for %d articles\n",
 		kind, merged, len(items), 100*float64(merged)/float64(len(items)), wrong, len(items), 100*float64(wrong)/float64(len(items)), el.Round(time.Millisecond), len(arts))
@@ -435,6 +453,16 @@ func reword(title string, rng *rand.Rand) string {
 		words = append([]string{prefixes[rng.IntN(len(prefixes))]}, words...)
 	}
 	return strings.Join(words, " ")
+}
+
+func cutChars(text string, n int) string {
+	if len(text) <= n {
+		return text
+	}
+	if i := strings.LastIndexByte(text[:n], ' '); i > 0 {
+		return text[:i]
+	}
+	return text[:n]
 }
 
 func cutWords(text string, frac float64) string {

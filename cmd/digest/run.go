@@ -1,18 +1,190 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/digest-newsletter/digest/daemon"
+	"github.com/digest-newsletter/digest/delivery"
+	"github.com/digest-newsletter/digest/internal/config"
+	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/subscribers"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var listen string
+	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon: editions on their schedules, plus the web endpoints",
-		Args:  cobra.NoArgs,
+		Long: `run is the long-running daemon: it sends each edition on its cron schedule
+(the same path as "digest send --edition NAME", honouring skip_if_empty) and
+serves the web endpoints of "digest serve" plus GET /healthz (JSON) and
+GET /metrics (Prometheus) on server.listen (or --listen).
+
+A slot missed while no daemon ran is sent once on start if it is within
+daemon.grace (default 6h); older ones are logged and skipped. Several
+"digest run" on one store agree through a lease (daemon.lease_ttl): one sends,
+the others wait and take over when it goes away. SIGINT or SIGTERM stops
+scheduling, lets the messages in flight finish (up to daemon.shutdown_grace)
+and exits 0.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("run: not implemented yet")
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				cfg.Server.Listen = listen
+			}
+			return runDaemon(cmd.Context(), g, cfg)
 		},
 	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: server.listen)")
+	return cmd
+}
+
+func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
+	log := g.log
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tokens, err := newTokens(cfg, true)
+	if err != nil {
+		return err
+	}
+
+	// One sender per edition, built once: each run is `digest send
+	// --edition NAME` with the slot it was scheduled for.
+	senders := map[string]*delivery.Sender{}
+	for _, e := range cfg.Editions {
+		s, err := newSender(cfg, st, false, tokens, e.Name, nil, log)
+		if err != nil {
+			return err
+		}
+		senders[e.Name] = s
+	}
+	send := func(ctx context.Context, edition string, slot time.Time) (delivery.Summary, error) {
+		return senders[edition].Send(ctx, delivery.SendOptions{Edition: edition, Slot: slot})
+	}
+
+	var metrics *daemon.Metrics
+	if cfg.Daemon.Metrics == nil || *cfg.Daemon.Metrics {
+		metrics = daemon.NewMetrics()
+	}
+	d, err := daemon.New(daemon.Options{
+		Config: cfg, Store: st, Send: send, Holder: leaseHolder(),
+		Logger: log, Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+
+	svc, err := newWebService(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", d.HealthHandler())
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics.Handler())
+	}
+	mux.Handle("/", subscribers.NewHandler(svc))
+
+	// The web server outlives the scheduler: it is stopped only once the
+	// sends have finished, so /healthz answers during the shutdown.
+	webCtx, stopWeb := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWeb()
+	schedCtx, stopSched := context.WithCancel(ctx)
+	defer stopSched()
+	webErr := make(chan error, 1)
+	go func() {
+		err := serveWeb(webCtx, log, cfg.Server.Listen, mux)
+		if err != nil {
+			log.Error("web server failed: stopping", "error", err)
+			stopSched()
+		}
+		webErr <- err
+	}()
+	go svc.RunExpiry(webCtx, cfg.Server.PendingTTL/24)
+	inboundDone := startInbound(schedCtx, cfg, st, svc, tokens, log)
+
+	runErr := d.Run(schedCtx)
+	<-inboundDone
+	stopWeb()
+	wErr := <-webErr
+	if runErr != nil {
+		return fmt.Errorf("run: %w", runErr)
+	}
+	if wErr != nil {
+		return fmt.Errorf("run: %w", wErr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// startInbound polls the inbound mailbox when one is configured; the
+// returned channel is closed when the poller has stopped.
+func startInbound(ctx context.Context, cfg *config.Config, st *store.DB, svc *subscribers.Service, tokens *subscribers.Tokens, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	if !cfg.Inbound.Enabled() {
+		close(done)
+		return done
+	}
+	log.Warn("inbound: [inbound] is configured but digest run does not poll it yet; use digest inbound")
+	close(done)
+	return done
+}
+
+// serveWeb listens on addr and serves h until ctx is done. While another
+// daemon on this host still has the port (a restart overlapping its
+// predecessor), it keeps trying rather than giving up.
+func serveWeb(ctx context.Context, log *slog.Logger, addr string, h http.Handler) error {
+	var lc net.ListenConfig
+	logged := false
+	for {
+		ln, err := lc.Listen(ctx, "tcp", addr)
+		if err == nil {
+			log.Info("web server listening", "addr", ln.Addr().String())
+			return subscribers.Serve(ctx, subscribers.NewServer(addr, h), ln, 5*time.Second)
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		if !logged {
+			log.Warn("web address in use: retrying until it is free", "addr", addr)
+			logged = true
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// leaseHolder names this process in the store's lease: host and pid for
+// the operator, and a random part so two daemons in one process differ.
+func leaseHolder() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
 }

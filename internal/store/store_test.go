@@ -580,8 +580,8 @@ func TestConcurrentWriters(t *testing.T) {
 // TestEachSubscriberMemoryFlat walks 200k rows and checks the heap does not
 // grow with them: the walk must stream, not load the table.
 func TestEachSubscriberMemoryFlat(t *testing.T) {
-	if testing.Short() {
-		t.Skip("200k rows")
+	if testing.Short() || raceEnabled {
+		t.Skip("200k rows: a memory check, not a concurrency one; skipped with -short or -race")
 	}
 	ctx := context.Background()
 	db, _ := openTest(t)
