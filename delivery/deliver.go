@@ -12,7 +12,7 @@ import (
 )
 
 // deliver sends every pending row of the issue's ledger.
-func (s *Sender) deliver(ctx context.Context, issue store.Issue, d *digest.Digest, sum *Summary) error {
+func (s *Sender) deliver(ctx context.Context, issue store.Issue, d *digest.Digest, frozen map[string][]byte, sum *Summary) error {
 	cfg := s.o.Config
 	counts, err := s.o.Store.IssueCounts(ctx, issue.ID)
 	if err != nil {
@@ -23,6 +23,9 @@ func (s *Sender) deliver(ctx context.Context, issue store.Issue, d *digest.Diges
 	s.log.Info("sending", "issue", issue.ID, "recipients", counts.Recipients, "to_send", todo, "already_sent", counts.Sent)
 
 	v := newVariants(s.o.Renderer, d)
+	if err := v.thaw(frozen); err != nil {
+		return err
+	}
 	conc := max(cfg.SMTP.Concurrency, 1)
 	// slots bounds "handed to SMTP but not yet marked" to conc messages:
 	// that is the most a kill can make go twice.

@@ -129,6 +129,8 @@ type SendOptions struct {
 // payload is what an issue freezes in the store.
 type payload struct {
 	Digest *digest.Digest `json:"digest"`
+	// Rendered holds every topic set's rendering, by variants key.
+	Rendered map[string][]byte `json:"rendered"`
 }
 
 // ErrNoSecret is returned for a real send without a token key.
@@ -147,8 +149,9 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 	defer func() { sum.Seconds = time.Since(start).Seconds() }()
 
 	var (
-		issue store.Issue
-		d     *digest.Digest
+		issue  store.Issue
+		d      *digest.Digest
+		frozen map[string][]byte
 	)
 	if s.o.Store != nil {
 		open, found, err := s.o.Store.OpenIssue(ctx, ed.Name)
@@ -160,7 +163,7 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 			if err := json.Unmarshal(open.Payload, &p); err != nil || p.Digest == nil {
 				return sum, fmt.Errorf("delivery: issue %d: frozen digest unreadable: %v", open.ID, err)
 			}
-			issue, d, sum.Resumed = open, p.Digest, true
+			issue, d, frozen, sum.Resumed = open, p.Digest, p.Rendered, true
 			s.log.Info("resuming unfinished issue", "issue", issue.ID, "edition", ed.Name)
 		}
 	}
@@ -198,7 +201,14 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 			if s.o.Tokens == nil {
 				return sum, ErrNoSecret
 			}
-			issue.Payload, err = json.Marshal(payload{Digest: d})
+			v := newVariants(s.o.Renderer, d)
+			if err := s.prerender(ctx, v, ed.Name); err != nil {
+				return sum, err
+			}
+			if frozen, err = v.freeze(); err != nil {
+				return sum, err
+			}
+			issue.Payload, err = json.Marshal(payload{Digest: d, Rendered: frozen})
 			if err != nil {
 				return sum, fmt.Errorf("delivery: freeze: %w", err)
 			}
@@ -221,7 +231,7 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 	if s.o.Tokens == nil {
 		return sum, ErrNoSecret
 	}
-	if err := s.deliver(ctx, issue, d, &sum); err != nil {
+	if err := s.deliver(ctx, issue, d, frozen, &sum); err != nil {
 		return sum, err
 	}
 	counts, err := s.o.Store.IssueCounts(ctx, issue.ID)
@@ -238,6 +248,27 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 		s.log.Warn("issue left unfinished: run digest send again to retry", "issue", issue.ID, "pending", counts.Pending+counts.FailedTemp)
 	}
 	return sum, ctx.Err()
+}
+
+// prerender renders every distinct topic set among the edition's
+// subscribers before the issue is frozen.
+func (s *Sender) prerender(ctx context.Context, v *variants, edition string) error {
+	def := s.o.Config.Editions[0].Name
+	if _, err := v.get(nil); err != nil {
+		return err
+	}
+	keys := map[string]bool{"": true}
+	return s.o.Store.EachSubscriber(ctx, store.Filter{Status: store.StatusConfirmed}, func(sub store.Subscriber) error {
+		if !(sub.Edition == edition || (sub.Edition == "" && edition == def)) {
+			return nil
+		}
+		if k, _ := v.key(sub.Topics); !keys[k] {
+			keys[k] = true
+			_, err := v.get(sub.Topics)
+			return err
+		}
+		return nil
+	})
 }
 
 func (s *Sender) seenFunc(ctx context.Context) func(string) bool {
@@ -293,10 +324,11 @@ func newVariants(r Renderer, d *digest.Digest) *variants {
 	return &variants{r: r, d: d, cache: map[string]*render.Rendered{}, names: names}
 }
 
-// get returns the rendering for a subscriber's topics. Topics the issue
-// does not have are ignored; a subscriber with none of this issue's topics
-// (or none chosen) gets the whole digest, since an empty email helps nobody.
-func (v *variants) get(topics []string) (*render.Rendered, error) {
+// key maps a subscriber's topics to the topic set rendered for them.
+// Topics the issue does not have are ignored; a subscriber with none of
+// this issue's topics (or none chosen) gets the whole digest, since an
+// empty email helps nobody.
+func (v *variants) key(topics []string) (string, []string) {
 	var keep []string
 	for _, t := range topics {
 		if v.names[t] {
@@ -308,7 +340,13 @@ func (v *variants) get(topics []string) (*render.Rendered, error) {
 	if len(keep) == len(v.names) {
 		keep = nil
 	}
-	key := strings.Join(keep, "\x00")
+	return strings.Join(keep, "\x00"), keep
+}
+
+// get returns the rendering for a subscriber's topics, rendering each
+// distinct set once per issue.
+func (v *variants) get(topics []string) (*render.Rendered, error) {
+	key, keep := v.key(topics)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if r, ok := v.cache[key]; ok {
@@ -320,6 +358,36 @@ func (v *variants) get(topics []string) (*render.Rendered, error) {
 	}
 	v.cache[key] = r
 	return r, nil
+}
+
+// freeze encodes every rendering made so far, for the issue's payload.
+func (v *variants) freeze() (map[string][]byte, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[string][]byte, len(v.cache))
+	for k, r := range v.cache {
+		b, err := r.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("delivery: freeze: %w", err)
+		}
+		out[k] = b
+	}
+	return out, nil
+}
+
+// thaw loads the renderings frozen with the issue, so a resumed send is
+// byte-for-byte what the first recipients got, even after a template edit.
+func (v *variants) thaw(frozen map[string][]byte) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for k, b := range frozen {
+		r := new(render.Rendered)
+		if err := r.UnmarshalBinary(b); err != nil {
+			return fmt.Errorf("delivery: frozen rendering: %w", err)
+		}
+		v.cache[k] = r
+	}
+	return nil
 }
 
 // message builds one recipient's email.

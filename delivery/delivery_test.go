@@ -272,9 +272,22 @@ func TestResumeSendsOnlyWhatIsLeft(t *testing.T) {
 	if first.Sent >= 30 {
 		t.Fatalf("first run was not interrupted: %+v", first)
 	}
+	// A template or theme edit between the runs must not change the issue.
+	theme := f.cfg.Theme
+	theme.FooterText = "CHANGED FOOTER"
+	r2, err := render.New(render.Options{Newsletter: f.cfg.Newsletter, Theme: theme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sender.o.Renderer = r2
 	second, err := f.sender.Send(context.Background(), SendOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, m := range f.srv.Messages() {
+		if strings.Contains(string(m.Data), "CHANGED FOOTER") {
+			t.Fatal("resumed message rendered anew instead of from the frozen issue")
+		}
 	}
 	if !second.Resumed || second.Issue != first.Issue {
 		t.Fatalf("second run did not resume issue %d: %+v", first.Issue, second)

@@ -47,7 +47,7 @@ func TestBrowserSubscribe(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(o *ServiceOptions) { o.Server.RatePerIP = 100 })
+	e := newWebEnv(t, func(o *ServiceOptions) { o.Server.RatePerIP = 100 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

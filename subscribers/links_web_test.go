@@ -27,7 +27,7 @@ func tamper(tok string) string {
 }
 
 func TestConfirmBadTokens(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	e.post("/subscribe", subscribeForm("wait@example.org"))
 	sub := e.subscriber("wait@example.org")
 	good := confirmToken(t, e.smtp.Messages()[0].Data)
@@ -69,6 +69,23 @@ func TestConfirmBadTokens(t *testing.T) {
 	}
 }
 
+func TestConfirmHeadChangesNothing(t *testing.T) {
+	e := newWebEnv(t)
+	e.post("/subscribe", subscribeForm("probe@example.org"))
+	tok := confirmToken(t, e.smtp.Messages()[0].Data)
+	req, _ := http.NewRequest(http.MethodHead, e.srv.URL+"/confirm?token="+tok, nil)
+	if r := e.do(req); r.code != http.StatusOK {
+		t.Fatalf("HEAD: %d", r.code)
+	}
+	req, _ = http.NewRequest(http.MethodHead, e.srv.URL+"/confirm?token="+tamper(tok), nil)
+	if r := e.do(req); r.code != http.StatusBadRequest {
+		t.Fatalf("HEAD with a tampered token: %d", r.code)
+	}
+	if s := e.subscriber("probe@example.org"); s.Status != store.StatusPending {
+		t.Fatalf("HEAD confirmed: %s", s.Status)
+	}
+}
+
 func TestUnsubscribe(t *testing.T) {
 	type post struct {
 		contentType, body string
@@ -95,7 +112,7 @@ func TestUnsubscribe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newWebEnv(t)
 			sub := e.confirmed("leaving@example.org")
 			tok := e.tokens.Sign(PurposeUnsubscribe, sub.ID)
 
@@ -152,7 +169,7 @@ func TestUnsubscribe(t *testing.T) {
 }
 
 func TestUnsubscribeBadTokens(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	sub := e.confirmed("staying@example.org")
 	good := e.tokens.Sign(PurposeUnsubscribe, sub.ID)
 	tests := []struct {
@@ -170,7 +187,7 @@ func TestUnsubscribeBadTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e.clock.Add(tt.later)
 			for _, method := range []string{http.MethodGet, http.MethodPost} {
-				var r response
+				var r webResponse
 				if method == http.MethodGet {
 					r = e.get(tt.path)
 				} else {
@@ -188,7 +205,7 @@ func TestUnsubscribeBadTokens(t *testing.T) {
 }
 
 func TestPreferences(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	sub := e.confirmed("picky@example.org", "Security")
 	tok := e.tokens.Sign(PurposePreferences, sub.ID)
 

@@ -13,7 +13,7 @@ import (
 )
 
 func TestHealthz(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	if r := e.get("/healthz"); r.code != http.StatusOK {
 		t.Fatalf("healthz with a working store: %d", r.code)
 	}
@@ -24,17 +24,17 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	sub := e.confirmed("headers@example.org")
 	tok := e.tokens.Sign(PurposeUnsubscribe, sub.ID)
-	reqs := map[string]func() response{
-		"GET /":            func() response { return e.get("/") },
-		"POST /subscribe":  func() response { return e.post("/subscribe", subscribeForm("bad")) },
-		"GET /confirm":     func() response { return e.get("/confirm?token=x") },
-		"GET /unsubscribe": func() response { return e.get("/unsubscribe?token=" + tok) },
-		"GET /preferences": func() response { return e.get("/preferences?token=" + tok) },
-		"GET /healthz":     func() response { return e.get("/healthz") },
-		"GET /missing":     func() response { return e.get("/missing") },
+	reqs := map[string]func() webResponse{
+		"GET /":            func() webResponse { return e.get("/") },
+		"POST /subscribe":  func() webResponse { return e.post("/subscribe", subscribeForm("bad")) },
+		"GET /confirm":     func() webResponse { return e.get("/confirm?token=x") },
+		"GET /unsubscribe": func() webResponse { return e.get("/unsubscribe?token=" + tok) },
+		"GET /preferences": func() webResponse { return e.get("/preferences?token=" + tok) },
+		"GET /healthz":     func() webResponse { return e.get("/healthz") },
+		"GET /missing":     func() webResponse { return e.get("/missing") },
 	}
 	for name, do := range reqs {
 		t.Run(name, func(t *testing.T) {
@@ -62,7 +62,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	big := "email=a%40example.org&name=" + strings.Repeat("x", maxBodyBytes)
 	for _, path := range []string{"/subscribe", "/unsubscribe?token=x", "/preferences"} {
 		t.Run(path, func(t *testing.T) {
@@ -84,7 +84,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestMethods(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	for _, tt := range []struct{ method, path string }{
 		{http.MethodGet, "/subscribe"},
 		{http.MethodPut, "/unsubscribe"},
@@ -99,7 +99,7 @@ func TestMethods(t *testing.T) {
 }
 
 func TestServeShutsDownCleanly(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

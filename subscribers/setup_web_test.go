@@ -46,7 +46,7 @@ func (c *testClock) Add(d time.Duration) {
 
 // env is a real stack: SQLite in t.TempDir(), the real mailer talking to a
 // real SMTP server on loopback, the real renderer and the real handlers.
-type env struct {
+type webEnv struct {
 	t      *testing.T
 	db     *store.DB
 	smtp   *smtptest.Server
@@ -69,7 +69,7 @@ func testNewsletter() config.Newsletter {
 	return nl
 }
 
-func newEnv(t *testing.T, tweak ...func(*ServiceOptions)) *env {
+func newWebEnv(t *testing.T, tweak ...func(*ServiceOptions)) *webEnv {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "digest.db"))
@@ -114,16 +114,16 @@ func newEnv(t *testing.T, tweak ...func(*ServiceOptions)) *env {
 	t.Cleanup(srv.Close)
 	client := srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &env{t: t, db: db, smtp: smtpSrv, svc: svc, srv: srv, clock: clock, tokens: tokens, client: client}
+	return &webEnv{t: t, db: db, smtp: smtpSrv, svc: svc, srv: srv, clock: clock, tokens: tokens, client: client}
 }
 
-type response struct {
+type webResponse struct {
 	code   int
 	header http.Header
 	body   string
 }
 
-func (e *env) do(req *http.Request) response {
+func (e *webEnv) do(req *http.Request) webResponse {
 	e.t.Helper()
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -134,10 +134,10 @@ func (e *env) do(req *http.Request) response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return response{code: resp.StatusCode, header: resp.Header, body: string(b)}
+	return webResponse{code: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-func (e *env) get(path string) response {
+func (e *webEnv) get(path string) webResponse {
 	e.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
 	if err != nil {
@@ -146,12 +146,12 @@ func (e *env) get(path string) response {
 	return e.do(req)
 }
 
-func (e *env) post(path string, form url.Values, header ...string) response {
+func (e *webEnv) post(path string, form url.Values, header ...string) webResponse {
 	e.t.Helper()
 	return e.postRaw(path, "application/x-www-form-urlencoded", form.Encode(), header...)
 }
 
-func (e *env) postRaw(path, contentType, body string, header ...string) response {
+func (e *webEnv) postRaw(path, contentType, body string, header ...string) webResponse {
 	e.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -170,7 +170,7 @@ func subscribeForm(email string, topics ...string) url.Values {
 	return url.Values{"email": {email}, "name": {"Ann"}, "topics": topics, "edition": {"daily"}}
 }
 
-func (e *env) subscriber(email string) store.Subscriber {
+func (e *webEnv) subscriber(email string) store.Subscriber {
 	e.t.Helper()
 	s, err := e.db.SubscriberByEmail(context.Background(), email)
 	if err != nil {
@@ -179,7 +179,7 @@ func (e *env) subscriber(email string) store.Subscriber {
 	return s
 }
 
-func (e *env) count() int {
+func (e *webEnv) count() int {
 	e.t.Helper()
 	n, err := e.db.CountSubscribers(context.Background(), store.Filter{})
 	if err != nil {
@@ -188,7 +188,7 @@ func (e *env) count() int {
 	return n
 }
 
-func (e *env) consentKinds(id int64) []string {
+func (e *webEnv) consentKinds(id int64) []string {
 	e.t.Helper()
 	evs, err := e.db.ConsentEvents(context.Background(), id)
 	if err != nil {
@@ -203,7 +203,7 @@ func (e *env) consentKinds(id int64) []string {
 
 // confirmed subscribes email through the form, follows the link from the
 // email and returns the subscriber.
-func (e *env) confirmed(email string, topics ...string) store.Subscriber {
+func (e *webEnv) confirmed(email string, topics ...string) store.Subscriber {
 	e.t.Helper()
 	before := e.smtp.Len()
 	if r := e.post("/subscribe", subscribeForm(email, topics...)); r.code != http.StatusOK {

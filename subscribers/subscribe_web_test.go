@@ -15,7 +15,7 @@ import (
 )
 
 func TestHomePage(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	r := e.get("/")
 	if r.code != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %s", r.code, r.header.Get("Content-Type"))
@@ -47,7 +47,7 @@ func TestHomePage(t *testing.T) {
 }
 
 func TestSubscribeAndConfirm(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	form := url.Values{
 		"email":   {"Reader@Example.ORG"},
 		"name":    {`<script>alert("x")</script> Mallory`},
@@ -109,7 +109,7 @@ func TestSubscribeAndConfirm(t *testing.T) {
 }
 
 func TestSubscribeBadAddresses(t *testing.T) {
-	e := newEnv(t, func(o *ServiceOptions) { o.Server.RatePerIP = 100 })
+	e := newWebEnv(t, func(o *ServiceOptions) { o.Server.RatePerIP = 100 })
 	tests := []struct {
 		name, body, reason string
 	}{
@@ -146,7 +146,7 @@ func TestSubscribeBadAddresses(t *testing.T) {
 }
 
 func TestHoneypot(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	real := e.post("/subscribe", subscribeForm("human@example.org"))
 	form := subscribeForm("bot@example.org")
 	form.Set("website", "http://spam.example")
@@ -163,7 +163,7 @@ func TestHoneypot(t *testing.T) {
 }
 
 func TestSameAnswerForKnownAddresses(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	e.post("/subscribe", subscribeForm("pending@example.org"))
 	e.confirmed("confirmed@example.org", "Economy")
 	e.clock.Add(5 * time.Hour) // past confirm_every and the IP window
@@ -196,7 +196,7 @@ func TestSameAnswerForKnownAddresses(t *testing.T) {
 }
 
 func TestThrottlePerAddress(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	form := subscribeForm("twice@example.org")
 	if r := e.post("/subscribe", form); r.code != http.StatusOK {
 		t.Fatalf("first: %d", r.code)
@@ -242,7 +242,7 @@ func TestThrottlePerAddress(t *testing.T) {
 
 func TestThrottlePerIP(t *testing.T) {
 	t.Run("burst of 60 from one client", func(t *testing.T) {
-		e := newEnv(t) // defaults: 10 per minute
+		e := newWebEnv(t) // defaults: 10 per minute
 		var codes []int
 		for i := range 60 {
 			form := url.Values{"email": {"burst" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + "@example.org"}}
@@ -265,7 +265,7 @@ func TestThrottlePerIP(t *testing.T) {
 	})
 	t.Run("X-Forwarded-For only with trust_proxy", func(t *testing.T) {
 		for _, trust := range []bool{false, true} {
-			e := newEnv(t, func(o *ServiceOptions) { o.Server.RatePerIP = 1; o.Server.TrustProxy = trust })
+			e := newWebEnv(t, func(o *ServiceOptions) { o.Server.RatePerIP = 1; o.Server.TrustProxy = trust })
 			a := e.post("/subscribe", url.Values{"email": {"a@example.org"}}, "X-Forwarded-For", "203.0.113.7")
 			b := e.post("/subscribe", url.Values{"email": {"b@example.org"}}, "X-Forwarded-For", "203.0.113.8")
 			if a.code != http.StatusOK {
@@ -291,7 +291,7 @@ func TestThrottlePerIP(t *testing.T) {
 }
 
 func TestResubscribeAfterUnsubscribe(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	sub := e.confirmed("back@example.org")
 	oldConfirm := confirmToken(t, e.smtp.Messages()[0].Data)
 	e.clock.Add(time.Hour)
@@ -323,7 +323,7 @@ func TestResubscribeAfterUnsubscribe(t *testing.T) {
 }
 
 func TestExpirePending(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	e.post("/subscribe", subscribeForm("late@example.org"))
 	tok := confirmToken(t, e.smtp.Messages()[0].Data)
 	e.confirmed("early@example.org")
@@ -347,7 +347,7 @@ func TestExpirePending(t *testing.T) {
 }
 
 func TestSubscribeService(t *testing.T) {
-	e := newEnv(t)
+	e := newWebEnv(t)
 	ctx := context.Background()
 	err := e.svc.Subscribe(ctx, SubscribeRequest{Email: "x\r\n@example.org", Form: FormEmail})
 	var ae *AddressError

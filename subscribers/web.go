@@ -439,6 +439,15 @@ func (h *web) tokenError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *web) confirm(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// Link checkers probe with HEAD: answer, but change nothing.
+		if _, err := h.s.VerifyLink(r.URL.Query().Get("token"), PurposeConfirm); err != nil {
+			h.tokenError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	sub, err := h.s.Confirm(r.Context(), r.URL.Query().Get("token"), h.clientIP(r), r.UserAgent())
 	if err != nil {
 		h.tokenError(w, r, err)
