@@ -443,6 +443,14 @@ func TestBuild(t *testing.T) {
 				t.Errorf("List-Unsubscribe %q Post %q", h.Get("List-Unsubscribe"), h.Get("List-Unsubscribe-Post"))
 			}
 		}},
+		{name: "long unsubscribe URL survives folding", edit: func(m *Message) {
+			m.UnsubscribeURL = "https://news.example.org/unsubscribe?token=" + strings.Repeat("A1b2", 60)
+		}, check: func(t *testing.T, h mail.Header) {
+			want := "<https://news.example.org/unsubscribe?token=" + strings.Repeat("A1b2", 60) + ">, <mailto:unsubscribe@example.org?subject=tok2>"
+			if got := h.Get("List-Unsubscribe"); got != want {
+				t.Errorf("List-Unsubscribe %q", got)
+			}
+		}},
 		{name: "mailto only has no one-click", edit: func(m *Message) { m.UnsubscribeURL = "" }, check: func(t *testing.T, h mail.Header) {
 			if h.Get("List-Unsubscribe-Post") != "" || !strings.HasPrefix(h.Get("List-Unsubscribe"), "<mailto:") {
 				t.Errorf("List-Unsubscribe %q Post %q", h.Get("List-Unsubscribe"), h.Get("List-Unsubscribe-Post"))

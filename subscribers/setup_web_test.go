@@ -44,7 +44,7 @@ func (c *testClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// env is a real stack: SQLite in t.TempDir(), the real mailer talking to a
+// webEnv is a real stack: SQLite in t.TempDir(), the real mailer talking to a
 // real SMTP server on loopback, the real renderer and the real handlers.
 type webEnv struct {
 	t      *testing.T
