@@ -344,7 +344,9 @@ func (d *Daemon) schedule(ctx context.Context) error {
 	cl := cronLogger{d.log}
 	c := cron.New(
 		cron.WithLogger(cl),
-		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)),
+		// Recover goes inside SkipIfStillRunning: outside it, a panic skips
+		// the skip wrapper's release and the edition never runs again.
+		cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl)),
 	)
 	ids := make(map[string]cron.EntryID, len(d.eds))
 	for _, e := range d.eds {

@@ -38,7 +38,7 @@ func parseCommand(subject, body string) (command, string) {
 	subject = reReplyPrefix.ReplaceAllString(subject, "")
 	words := reWord.FindAllString(strings.ToLower(subject), -1)
 	if len(words) > 0 {
-		if c, ok := commandWords[words[0]]; ok {
+		if c, ok := commandWords[words[0]]; ok && len(words) > 5 {
 			return c, "subject"
 		}
 		if len(words) <= 5 {
@@ -83,6 +83,11 @@ var reAutoSubject = regexp.MustCompile(`(?i)^\s*(out of (the )?office|auto(matic
 // (an auto-reply, a list or bulk mailing, a report), or "" if none applies.
 // Such messages are never answered, and no command in them is obeyed.
 func automatic(h mail.Header) string {
+	if strings.TrimSpace(h.Get("Return-Path")) == "<>" {
+		// RFC 3834 2: a message with a null return path must not be
+		// answered; only mail systems and robots send one.
+		return "null return path"
+	}
 	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && v != "no" {
 		return "Auto-Submitted: " + v
 	}

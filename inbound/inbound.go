@@ -68,6 +68,12 @@ type Stats struct {
 	Skipped                                                                   int // already handled before (a crash before the move)
 }
 
+// String is the one-line summary `digest inbound` prints.
+func (s Stats) String() string {
+	return fmt.Sprintf("seen %d, subscribed %d, unsubscribed %d, hard bounces %d, soft bounces %d, replied %d, ignored %d, failed %d, already handled %d",
+		s.Seen, s.Subscribed, s.Unsubscribed, s.HardBounces, s.SoftBounces, s.Replied, s.Ignored, s.Failed, s.Skipped)
+}
+
 func (s *Stats) add(o Stats) {
 	s.Seen += o.Seen
 	s.Subscribed += o.Subscribed

@@ -15,6 +15,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/smtptest"
 )
 
@@ -686,5 +687,21 @@ func TestTimeoutClosingDataIsPossiblySent(t *testing.T) {
 	}
 	if s.Connections() != 1 {
 		t.Errorf("%d connections: an ambiguous failure must not be retried", s.Connections())
+	}
+}
+
+func TestOptionsFrom(t *testing.T) {
+	t.Setenv("TEST_SMTP_PW", "s3cret")
+	o := OptionsFrom(
+		config.SMTP{Host: "mx.example.org", Port: 587, TLS: "starttls", Username: "u", PasswordEnv: "TEST_SMTP_PW",
+			Concurrency: 3, Rate: 7.5, Timeout: time.Second, MaxPerConnection: 50, HELO: "out.example.org"},
+		config.Delivery{Retries: 2, RetryBackoff: time.Second, MaxBackoff: time.Minute},
+		nil, nil)
+	if o.Password != "s3cret" || o.Host != "mx.example.org" || o.Port != 587 || o.Concurrency != 3 || o.Rate != 7.5 ||
+		o.MaxPerConnection != 50 || o.Retries != 2 || o.MaxBackoff != time.Minute || o.HELO != "out.example.org" {
+		t.Fatalf("%+v", o)
+	}
+	if _, err := New(o); err != nil {
+		t.Fatal(err)
 	}
 }

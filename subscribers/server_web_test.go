@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 func TestHealthz(t *testing.T) {
@@ -205,5 +208,58 @@ func TestMaskAddress(t *testing.T) {
 		if got := maskAddress(in); got != want {
 			t.Errorf("%s: %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestPagesAccessible checks the structure assistive technology relies on:
+// a language, one h1, a label for every visible field, a legend for every
+// group, and buttons with text.
+func TestPagesAccessible(t *testing.T) {
+	e := newWebEnv(t)
+	sub := e.confirmed("a11y@example.org")
+	pages := map[string]webResponse{
+		"subscribe":     e.get("/"),
+		"address error": e.post("/subscribe", url.Values{"email": {"nope"}}),
+		"thanks":        e.post("/subscribe", subscribeForm("other@example.org")),
+		"unsubscribe":   e.get("/unsubscribe?token=" + e.tokens.Sign(PurposeUnsubscribe, sub.ID)),
+		"preferences":   e.get("/preferences?token=" + e.tokens.Sign(PurposePreferences, sub.ID)),
+		"bad link":      e.get("/confirm?token=bad"),
+	}
+	for name, r := range pages {
+		t.Run(name, func(t *testing.T) {
+			doc, err := goquery.NewDocumentFromReader(strings.NewReader(r.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lang, _ := doc.Find("html").Attr("lang"); lang == "" {
+				t.Error("no lang on <html>")
+			}
+			if n := doc.Find("h1").Length(); n != 1 {
+				t.Errorf("%d h1 elements", n)
+			}
+			if doc.Find("title").Text() == "" {
+				t.Error("no title")
+			}
+			doc.Find("input").Each(func(_ int, in *goquery.Selection) {
+				typ, _ := in.Attr("type")
+				if typ == "hidden" {
+					return
+				}
+				id, _ := in.Attr("id")
+				if id == "" || doc.Find(`label[for="`+id+`"]`).Length() != 1 {
+					t.Errorf("input %q (type %s) has no label", id, typ)
+				}
+			})
+			doc.Find("fieldset").Each(func(_ int, fs *goquery.Selection) {
+				if strings.TrimSpace(fs.Find("legend").Text()) == "" {
+					t.Error("fieldset without legend")
+				}
+			})
+			doc.Find("button").Each(func(_ int, b *goquery.Selection) {
+				if strings.TrimSpace(b.Text()) == "" {
+					t.Error("button without text")
+				}
+			})
+		})
 	}
 }

@@ -47,8 +47,26 @@ type Message struct {
 }
 
 // Reply decides the answer to a command: nil accepts, a *smtp.SMTPError
-// answers with its code and text, ErrDrop drops the connection.
+// (see Error) answers with its code and text, ErrDrop drops the connection.
+// Hooks run on the server's connection goroutines, concurrently.
 type Reply func(from, rcpt string) error
+
+// WithReply answers every RCPT TO with r (WithRcptHook without the count).
+func WithReply(r Reply) Option {
+	return WithRcptHook(func(from, rcpt string, _ int) error { return r(from, rcpt) })
+}
+
+// Error builds an SMTP reply for a hook to return, e.g.
+// Error(451, "4.7.1", "Greylisted") or Error(550, "5.1.1", "No such user").
+// An enhanced code that does not parse becomes X.0.0 of the reply's class.
+func Error(code int, enhanced, msg string) error {
+	ec := smtp.EnhancedCode{code / 100, 0, 0}
+	var a, b, c int
+	if n, _ := fmt.Sscanf(enhanced, "%d.%d.%d", &a, &b, &c); n == 3 {
+		ec = smtp.EnhancedCode{a, b, c}
+	}
+	return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: msg}
+}
 
 // Option configures a Server.
 type Option func(*config)

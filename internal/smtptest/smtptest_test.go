@@ -123,6 +123,30 @@ func TestHooks(t *testing.T) {
 	}
 }
 
+func TestWithReplyAndError(t *testing.T) {
+	s := Start(t, WithReply(func(_, rcpt string) error {
+		if rcpt == "gone@example.org" {
+			return Error(550, "5.1.1", "No such user")
+		}
+		return nil
+	}))
+	c := dial(t, s)
+	err := send(t, c, "a@example.org", "gone@example.org", body)
+	var te *textproto.Error
+	if !errors.As(err, &te) || te.Code != 550 || te.Msg != "5.1.1 No such user" {
+		t.Fatalf("got %v", err)
+	}
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(t, c, "a@example.org", "b@example.org", body); err != nil {
+		t.Fatal(err)
+	}
+	if e := Error(421, "bogus", "x").(*gosmtp.SMTPError); e.EnhancedCode != (gosmtp.EnhancedCode{4, 0, 0}) {
+		t.Fatalf("enhanced %v", e.EnhancedCode)
+	}
+}
+
 func TestMaxPerConnection(t *testing.T) {
 	s := Start(t, WithMaxPerConnection(2))
 	c := dial(t, s)

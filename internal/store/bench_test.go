@@ -116,3 +116,49 @@ func BenchmarkMarkDeliveries(b *testing.B) {
 	b.ReportMetric(sRate, "single-rows/s")
 	b.ReportMetric(bRate/sRate, "x-batched-vs-single")
 }
+
+// BenchmarkLedger measures what a send of 100k recipients costs the store:
+// CreateIssue (one INSERT ... SELECT) and a full EachPending walk that marks
+// every row sent in batches of 100, as the delivery engine does.
+// Run: go test -run '^$' -bench Ledger -benchtime 1x ./internal/store/
+func BenchmarkLedger(b *testing.B) {
+	ctx := context.Background()
+	db, _ := openTest(b)
+	const n = 100_000
+	if _, err := db.w.ExecContext(ctx, `WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
+		INSERT INTO subscribers (email, status, created) SELECT printf('l%07d@example.org', i), 'confirmed', 0 FROM seq`, n); err != nil {
+		b.Fatal(err)
+	}
+	var create, walk time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Slot: t0.Add(time.Duration(i) * time.Hour), Created: t0}, "weekly")
+		if err != nil {
+			b.Fatal(err)
+		}
+		create += time.Since(start)
+		start = time.Now()
+		var marks []Mark
+		if err := db.EachPending(ctx, is.ID, 1000, func(d Delivery) error {
+			marks = append(marks, Mark{DeliveryID: d.ID, Status: DeliverySent, Attempts: 1, At: t0})
+			if len(marks) == 100 {
+				err := db.MarkDeliveries(ctx, marks)
+				marks = marks[:0]
+				return err
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.MarkDeliveries(ctx, marks); err != nil {
+			b.Fatal(err)
+		}
+		walk += time.Since(start)
+		if c, _ := db.IssueCounts(ctx, is.ID); c.Sent != n {
+			b.Fatalf("sent %d of %d", c.Sent, n)
+		}
+	}
+	b.ReportMetric(create.Seconds()/float64(b.N), "create-issue-s")
+	b.ReportMetric(float64(n*b.N)/walk.Seconds(), "walk+mark-rows/s")
+}

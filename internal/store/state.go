@@ -201,3 +201,17 @@ func (db *DB) ClaimInbound(ctx context.Context, key string, at time.Time) (bool,
 	}
 	return n == 1, nil
 }
+
+// PruneInbound forgets inbound keys handled before `before`; a message
+// older than the mailbox's retention cannot come back.
+func (db *DB) PruneInbound(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.w.ExecContext(ctx, "DELETE FROM inbound_processed WHERE at < ?", before.UTC().UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("store: prune inbound: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune inbound: %w", err)
+	}
+	return n, nil
+}

@@ -213,3 +213,26 @@ func TestInbound(t *testing.T) {
 		t.Errorf("claimed by %v, want exactly one", claimed)
 	}
 }
+
+func TestPruneInbound(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	for i, k := range []string{"old1", "old2", "new"} {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		if k == "new" {
+			at = t0.Add(48 * time.Hour)
+		}
+		if err := db.MarkInboundProcessed(ctx, k, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := db.PruneInbound(ctx, t0.Add(24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2", n, err)
+	}
+	for k, want := range map[string]bool{"old1": false, "new": true} {
+		if got, _ := db.InboundProcessed(ctx, k); got != want {
+			t.Errorf("%s processed=%v, want %v", k, got, want)
+		}
+	}
+}

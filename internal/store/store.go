@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"runtime"
 	"sort"
@@ -99,6 +100,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	if strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") || strings.Contains(path, ":memory:") {
 		return nil, fmt.Errorf("store: open %s: path must be a plain file name", path)
+	}
+	// The file holds personal data: when we are the one creating it, only
+	// its owner may read it (SQLite gives -wal and -shm the same mode).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	ms := strconv.FormatInt(busyTimeout.Milliseconds(), 10)
 	// synchronous=NORMAL in WAL mode is durable against a crash or kill of

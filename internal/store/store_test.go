@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -68,6 +69,9 @@ func TestOpenMigratesAndReopenIsNoop(t *testing.T) {
 	}
 	if fk != 1 {
 		t.Errorf("foreign_keys %d on the writer, want 1", fk)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("new database file mode: %v %v, want 0600 (it holds personal data)", fi.Mode(), err)
 	}
 	s := mustAdd(t, db, Subscriber{Email: "keep@example.org", Status: StatusConfirmed, Created: t0})
 
@@ -623,5 +627,57 @@ func TestEachSubscriberMemoryFlat(t *testing.T) {
 	// holds one page of 1000 plus garbage not yet collected.
 	if grow := int64(peak) - int64(base); grow > 32<<20 {
 		t.Errorf("heap grew by %d MiB while streaming", grow>>20)
+	}
+}
+
+func TestStatusAndConsentTogether(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	sub := ConsentEvent{Kind: ConsentSubscribe, At: t0, IP: "192.0.2.7", Form: "/", Text: "Weekly brief"}
+	s, created, err := db.AddSubscriberWithConsent(ctx, Subscriber{Email: "w@example.org", Created: t0}, sub)
+	if err != nil || !created {
+		t.Fatalf("AddSubscriberWithConsent: %v %v", created, err)
+	}
+	// A repeat for a known address records nothing.
+	if _, created, err := db.AddSubscriberWithConsent(ctx, Subscriber{Email: "W@example.org"}, sub); err != nil || created {
+		t.Fatalf("repeat: %v %v", created, err)
+	}
+	conf := ConsentEvent{Kind: ConsentConfirm, At: t0.Add(time.Hour), IP: "192.0.2.7"}
+	if err := db.SetStatusWithConsent(ctx, s.ID, StatusConfirmed, conf); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := db.SubscriberByID(ctx, s.ID)
+	if got.Status != StatusConfirmed || !got.Confirmed.Equal(conf.At) {
+		t.Errorf("after confirm: %+v", got)
+	}
+	evs, _ := db.ConsentEvents(ctx, s.ID)
+	sub.SubscriberID, conf.SubscriberID = s.ID, s.ID
+	if !reflect.DeepEqual(evs, []ConsentEvent{sub, conf}) {
+		t.Errorf("events %+v", evs)
+	}
+	tests := []struct {
+		name   string
+		id     int64
+		status string
+		ev     ConsentEvent
+		notFnd bool
+	}{
+		{"missing subscriber", 9999, StatusUnsubscribed, ConsentEvent{Kind: ConsentUnsubscribe, At: t0}, true},
+		{"bad status", s.ID, "gone", ConsentEvent{Kind: ConsentUnsubscribe, At: t0}, false},
+		{"no kind", s.ID, StatusUnsubscribed, ConsentEvent{At: t0}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := db.SetStatusWithConsent(ctx, tc.id, tc.status, tc.ev)
+			if err == nil || errors.Is(err, ErrNotFound) != tc.notFnd {
+				t.Fatalf("err %v", err)
+			}
+			if evs, _ := db.ConsentEvents(ctx, s.ID); len(evs) != 2 {
+				t.Errorf("a failed change left %d events", len(evs))
+			}
+			if got, _ := db.SubscriberByID(ctx, s.ID); got.Status != StatusConfirmed {
+				t.Errorf("a failed change left status %s", got.Status)
+			}
+		})
 	}
 }

@@ -86,6 +86,20 @@ func insertSubscriber(ctx context.Context, q interface {
 // now). When the email exists it returns the existing row and created=false,
 // changing nothing, so a repeated web subscribe cannot reset anyone.
 func (db *DB) AddSubscriber(ctx context.Context, s Subscriber) (Subscriber, bool, error) {
+	return db.addSubscriber(ctx, s, nil)
+}
+
+// AddSubscriberWithConsent is AddSubscriber that, when it creates the row,
+// appends ev (with SubscriberID set) in the same transaction. For an
+// existing address it changes nothing and records nothing.
+func (db *DB) AddSubscriberWithConsent(ctx context.Context, s Subscriber, ev ConsentEvent) (Subscriber, bool, error) {
+	if ev.Kind == "" || ev.At.IsZero() {
+		return Subscriber{}, false, fmt.Errorf("store: add subscriber %s: consent kind and time are required", s.Email)
+	}
+	return db.addSubscriber(ctx, s, &ev)
+}
+
+func (db *DB) addSubscriber(ctx context.Context, s Subscriber, ev *ConsentEvent) (Subscriber, bool, error) {
 	s, err := normalise(s)
 	if err != nil {
 		return Subscriber{}, false, fmt.Errorf("store: add subscriber: %w", err)
@@ -104,6 +118,12 @@ func (db *DB) AddSubscriber(ctx context.Context, s Subscriber) (Subscriber, bool
 		id, err := insertSubscriber(ctx, tx, s)
 		if err != nil {
 			return err
+		}
+		if ev != nil {
+			ev.SubscriberID = id
+			if err := insertConsent(ctx, tx, *ev); err != nil {
+				return err
+			}
 		}
 		out, err = scanSubscriber(tx.QueryRowContext(ctx,
 			"SELECT "+subscriberCols+" FROM subscribers WHERE id = ?", id))
@@ -182,25 +202,53 @@ func affectedOne(res sql.Result, err error, what string) error {
 // clears Unsubscribed (a resubscribe is fresh consent); unsubscribing stamps
 // Unsubscribed. Other timestamps are left as they were.
 func (db *DB) SetStatus(ctx context.Context, id int64, status string, at time.Time) error {
-	what := fmt.Sprintf("set status of subscriber %d", id)
-	if !validStatus(status) {
-		return fmt.Errorf("store: %s: invalid status %q", what, status)
-	}
-	var res sql.Result
-	var err error
+	res, err := setStatus(ctx, db.w, id, status, at)
+	return affectedOne(res, err, fmt.Sprintf("set status of subscriber %d", id))
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func setStatus(ctx context.Context, q execer, id int64, status string, at time.Time) (sql.Result, error) {
 	switch status {
 	case StatusConfirmed:
-		res, err = db.w.ExecContext(ctx,
+		return q.ExecContext(ctx,
 			"UPDATE subscribers SET status = ?, confirmed = ?, unsubscribed = NULL WHERE id = ?",
 			status, nanos(at), id)
 	case StatusUnsubscribed:
-		res, err = db.w.ExecContext(ctx,
+		return q.ExecContext(ctx,
 			"UPDATE subscribers SET status = ?, unsubscribed = ? WHERE id = ?",
 			status, nanos(at), id)
-	default:
-		res, err = db.w.ExecContext(ctx, "UPDATE subscribers SET status = ? WHERE id = ?", status, id)
+	case StatusPending, StatusBounced:
+		return q.ExecContext(ctx, "UPDATE subscribers SET status = ? WHERE id = ?", status, id)
 	}
-	return affectedOne(res, err, what)
+	return nil, fmt.Errorf("invalid status %q", status)
+}
+
+// SetStatusWithConsent is SetStatus at ev.At plus AddConsent(ev) in one
+// transaction, so a confirmation or unsubscribe is never recorded without
+// its proof (or the other way round). ev.SubscriberID is set to id.
+func (db *DB) SetStatusWithConsent(ctx context.Context, id int64, status string, ev ConsentEvent) error {
+	what := fmt.Sprintf("set status of subscriber %d", id)
+	ev.SubscriberID = id
+	if ev.Kind == "" || ev.At.IsZero() {
+		return fmt.Errorf("store: %s: consent kind and time are required", what)
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := setStatus(ctx, tx, id, status, ev.At)
+		if err := affectedOne(res, err, what); err != nil {
+			return err
+		}
+		return insertConsent(ctx, tx, ev)
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return err // already says what
+		}
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return nil
 }
 
 // SetPreferences replaces a subscriber's topics and edition.
@@ -325,7 +373,9 @@ type ImportStats struct{ Added, Updated, Unchanged int }
 // email keeps its status, so an unsubscribed or bounced address is never
 // resubscribed by an import, but gets its name, topics and edition replaced
 // by those given (empty ones leave the field as it is). An error from next
-// aborts the whole import.
+// aborts the whole import. next runs inside the write transaction, which
+// holds the store's only writer connection: it may read from the store but
+// must not write to it.
 func (db *DB) Import(ctx context.Context, next func() (Subscriber, bool, error), at time.Time) (ImportStats, error) {
 	var st ImportStats
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -439,21 +489,26 @@ type ConsentEvent struct {
 	IP, UserAgent, Form, Text string
 }
 
-// AddConsent appends a consent event.
+// AddConsent appends a consent event; ErrNotFound if the subscriber is not
+// there.
 func (db *DB) AddConsent(ctx context.Context, ev ConsentEvent) error {
 	if ev.Kind == "" || ev.At.IsZero() {
 		return fmt.Errorf("store: add consent for subscriber %d: kind and time are required", ev.SubscriberID)
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO consent_events
-		(subscriber_id, kind, at, ip, user_agent, form, text) VALUES (?,?,?,?,?,?,?)`,
-		ev.SubscriberID, ev.Kind, nanos(ev.At), ev.IP, ev.UserAgent, ev.Form, ev.Text)
-	if err != nil {
-		if isForeignKey(err) {
-			return fmt.Errorf("store: add consent for subscriber %d: %w", ev.SubscriberID, ErrNotFound)
-		}
+	if err := insertConsent(ctx, db.w, ev); err != nil {
 		return fmt.Errorf("store: add consent for subscriber %d: %w", ev.SubscriberID, err)
 	}
 	return nil
+}
+
+func insertConsent(ctx context.Context, q execer, ev ConsentEvent) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO consent_events
+		(subscriber_id, kind, at, ip, user_agent, form, text) VALUES (?,?,?,?,?,?,?)`,
+		ev.SubscriberID, ev.Kind, nanos(ev.At), ev.IP, ev.UserAgent, ev.Form, ev.Text)
+	if isForeignKey(err) {
+		return ErrNotFound
+	}
+	return err
 }
 
 // ConsentEvents returns a subscriber's consent history, oldest first.
