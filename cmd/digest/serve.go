@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,8 +45,8 @@ SIGTERM. digest run serves the same endpoints beside the schedules.`,
 			if err != nil {
 				return err
 			}
-			go svc.RunExpiry(ctx, cfg.Server.PendingTTL/24)
-			return serveHTTP(ctx, g, cfg.Server.Listen, subscribers.NewHandler(svc))
+			go svc.RunExpiry(ctx, time.Hour)
+			return serveHTTP(ctx, g, cfg.Server.Listen, subscribers.NewHandler(svc), cfg.Daemon.ShutdownGrace)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: server.listen)")
@@ -75,11 +76,11 @@ func newWebService(cfg *config.Config, st *store.DB, log *slog.Logger) (*subscri
 }
 
 // serveHTTP listens on addr and serves h until ctx is done.
-func serveHTTP(ctx context.Context, g *globals, addr string, h http.Handler) error {
+func serveHTTP(ctx context.Context, g *globals, addr string, h http.Handler, grace time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	g.log.Info("serving", "addr", ln.Addr().String())
-	return subscribers.Serve(ctx, subscribers.NewServer(addr, h), ln, 0)
+	return subscribers.Serve(ctx, subscribers.NewServer(addr, h), ln, grace)
 }
