@@ -108,6 +108,9 @@ func (p *Poller) dial(ctx context.Context) (*imapclient.Client, error) {
 		Dialer:    d,
 		TLSConfig: &tls.Config{ServerName: cfg.IMAPHost, MinVersion: tls.VersionTLS12},
 	}
+	if p.tlsConfig != nil {
+		opts.TLSConfig = p.tlsConfig.Clone()
+	}
 	var (
 		c   *imapclient.Client
 		err error

@@ -12,6 +12,7 @@ package inbound
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,6 +99,9 @@ type Poller struct {
 	// move. An error from either stops the pass as a crash would.
 	hookBeforeAct func(key string) error
 	hookAfterMark func(key string) error
+	// tlsConfig replaces the client TLS config (tests trust their own
+	// self-signed certificate with it).
+	tlsConfig *tls.Config
 }
 
 // New checks o and returns a Poller.

@@ -617,3 +617,20 @@ func TestTemporaryFailureRetried(t *testing.T) {
 		t.Errorf("confirmations sent = %d, want 1", flaky.Len())
 	}
 }
+
+// TestBounceTokenInReturnedHeaders: the bounce comes to the plain address
+// (the VERP tag was lost on the way) but quotes the original's Return-Path.
+func TestBounceTokenInReturnedHeaders(t *testing.T) {
+	e := newEnv(t, nil)
+	sub := e.addSubscriber(t, "reader@example.com")
+	ret := BounceAddress(listAddr, e.tokens, sub.ID, 3)
+	raw := dsn(listAddr, "reader-forward@elsewhere.example", "5.1.1", "lost@example.net")
+	raw = strings.Replace(raw, "Content-Type: text/rfc822-headers\n\n", "Content-Type: text/rfc822-headers\n\nReturn-Path: <"+ret+">\n", 1)
+	e.imap.deliver(t, raw)
+	if st := e.poll(t); st.HardBounces != 1 {
+		t.Fatalf("stats = %+v, want one hard bounce", st)
+	}
+	if s := e.subscriber(t, sub.ID); s.Status != store.StatusBounced || !strings.Contains(s.LastError, "issue 3") {
+		t.Errorf("subscriber = %q, %q; want bounced for issue 3", s.Status, s.LastError)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,8 +135,7 @@ func newEnv(t *testing.T, caps imap.CapSet) *env {
 		t.Fatal(err)
 	}
 	host, port, _ := net.SplitHostPort(e.imap.addr)
-	var p int
-	fmt.Sscan(port, &p)
+	p := atoi(t, port)
 	e.options = Options{
 		Config: config.Inbound{IMAPHost: host, Port: p, TLS: "none", Username: "list", Mailbox: "INBOX",
 			DoneMailbox: doneBox, Address: listAddr, PollInterval: time.Hour},
@@ -211,4 +211,13 @@ func mailFrom(from, to, subject, body string, extra ...string) string {
 	}
 	b.WriteString("Content-Type: text/plain; charset=utf-8\n\n" + body + "\n")
 	return b.String()
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

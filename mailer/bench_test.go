@@ -2,6 +2,10 @@ package mailer
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
 	"sort"
 	"strings"
@@ -188,5 +192,33 @@ func BenchmarkBuild(b *testing.B) {
 		if _, err := m.Build(msg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBuildDKIM is Build plus signing, per key type.
+func BenchmarkBuildDKIM(b *testing.B) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []struct {
+		name   string
+		signer crypto.Signer
+	}{{"rsa2048", rsaKey}, {"ed25519", edKey}} {
+		b.Run(k.name, func(b *testing.B) {
+			m := newTestMailer(b, benchServer(b), func(o *Options) {
+				o.DKIM = &DKIMOptions{Domain: "example.org", Selector: "s", Signer: k.signer}
+			})
+			msg := benchMessage(1)
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Build(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/emersion/go-msgauth/dkim"
 )
@@ -112,12 +113,10 @@ func presentHeaders(raw []byte) []string {
 	head := bytes.ToLower(raw[:end+2])
 	keys := make([]string, 0, len(signedHeaders))
 	for _, k := range signedHeaders {
-		needle := []byte(bytesLower(k) + ":")
+		needle := []byte(strings.ToLower(k) + ":")
 		if bytes.HasPrefix(head, needle) || bytes.Contains(head, append([]byte("\n"), needle...)) {
 			keys = append(keys, k)
 		}
 	}
 	return keys
 }
-
-func bytesLower(s string) string { return string(bytes.ToLower([]byte(s))) }

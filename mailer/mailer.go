@@ -147,7 +147,7 @@ func (m *Mailer) build(buf *bytes.Buffer, msg *Message) ([]byte, error) {
 // Send delivers one message on a connection of its own (confirmation
 // emails), with the same retries and classification as Deliver.
 func (m *Mailer) Send(ctx context.Context, msg *Message) error {
-	w := m.newWorker(nil)
+	w := m.newWorker(&runState{})
 	defer w.close()
 	p, res := w.prepare(Job{Msg: msg})
 	for res == nil {
@@ -490,9 +490,10 @@ func (w *worker) dial(ctx context.Context) *SendError {
 		se := classify(op, err)
 		se.Ambiguous = false
 		// Nothing here is the recipient's fault: never let a login problem
-		// count toward suppressing addresses. A 5xx (bad credentials, TLS
-		// required) will not fix itself, so stop this run.
-		if se.Code >= 500 || (op == "auth" && se.Code == 0 && !isNetErr(err)) {
+		// count toward suppressing addresses. A 5xx (bad credentials) or a
+		// local refusal (no STARTTLS offered, certificate not trusted) will
+		// not fix itself, so stop this run; network trouble and 4xx retry.
+		if se.Code >= 500 || (se.Code == 0 && !isNetErr(err) && ctx.Err() == nil) {
 			w.run.setFatal(se)
 			w.m.log.Error("mailer: cannot log in to SMTP server; stopping", "err", err)
 		}

@@ -389,10 +389,15 @@ func TestSendWithAuthAndTLS(t *testing.T) {
 
 func TestStartTLSRequiredButNotOffered(t *testing.T) {
 	s := smtptest.Start(t)
-	m := newTestMailer(t, s, func(o *Options) { o.TLS = "starttls"; o.Retries = 0 })
+	m := newTestMailer(t, s, func(o *Options) { o.TLS = "starttls"; o.Retries = 3 })
 	err := m.Send(context.Background(), testMessage(1))
-	if err == nil || IsPermanent(err) {
+	var se *SendError
+	if !errors.As(err, &se) || se.Op != "dial" || IsPermanent(err) {
 		t.Fatalf("err %v: want a temporary dial error (not the recipient's fault)", err)
+	}
+	// A server without STARTTLS will not grow it: no retries.
+	if c := s.Connections(); c != 1 {
+		t.Errorf("%d connections, want 1", c)
 	}
 }
 
