@@ -434,12 +434,15 @@ func (d *Daemon) due(s cron.Schedule, last, now time.Time) (slot time.Time, tooO
 // fire is one run of an edition, scheduled or catching up after a start:
 // send the due slot if there is one, else resume an unfinished issue.
 func (d *Daemon) fire(ctx context.Context, e edition) {
-	defer d.updateNextMetrics()
 	if ctx.Err() != nil {
 		return
 	}
 	now := d.now()
 	log := d.log.With("edition", e.name)
+	defer func() {
+		d.updateNextMetrics()
+		log.Debug("run finished")
+	}()
 	last, ok, err := d.o.Store.LastSlot(ctx, e.name)
 	if err != nil {
 		log.Error("reading the last slot failed: run skipped", "error", err)
@@ -460,7 +463,9 @@ func (d *Daemon) fire(ctx context.Context, e edition) {
 		if tooOld > 0 {
 			d.setLastSlot(ctx, e.name, newestOld)
 		}
-		d.resumeOpen(ctx, e)
+		if !d.resumeOpen(ctx, e) {
+			log.Debug("no slot due")
+		}
 		return
 	}
 	if !slot.After(now.Add(-time.Minute)) {
@@ -470,18 +475,19 @@ func (d *Daemon) fire(ctx context.Context, e edition) {
 }
 
 // resumeOpen finishes an edition's unfinished issue, left by a crash or a
-// stop, without waiting for the next slot.
-func (d *Daemon) resumeOpen(ctx context.Context, e edition) {
+// stop, without waiting for the next slot. It reports whether there was one.
+func (d *Daemon) resumeOpen(ctx context.Context, e edition) bool {
 	open, ok, err := d.o.Store.OpenIssue(ctx, e.name)
 	if err != nil {
 		d.log.Error("looking for an unfinished issue failed", "edition", e.name, "error", err)
-		return
+		return false
 	}
 	if !ok {
-		return
+		return false
 	}
 	d.log.Info("resuming an unfinished issue", "edition", e.name, "issue", open.ID)
 	_, _ = d.send(ctx, e, open.Slot)
+	return true
 }
 
 // runSlot sends the issue of one slot and records the slot as handled.
@@ -508,9 +514,10 @@ func (d *Daemon) runSlot(ctx context.Context, e edition, slot time.Time) {
 			_, err = d.send(ctx, e, slot)
 		}
 	}
-	if ctx.Err() != nil {
-		// Stopped or lease lost: the slot is not handled; the next start
-		// (or the daemon taking over) catches it up within the grace.
+	if err != nil && ctx.Err() != nil {
+		// Stopped or lease lost mid-send: the slot is not handled; the
+		// next start (or the daemon taking over) catches it up within the
+		// grace period.
 		return
 	}
 	d.setLastSlot(ctx, e.name, slot)

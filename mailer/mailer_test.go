@@ -710,3 +710,17 @@ func TestOptionsFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestConnectionRefusedIsRetriedAndTemporary(t *testing.T) {
+	s, err := smtptest.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // nothing listens on the port now
+	m := newTestMailer(t, s, func(o *Options) { o.Concurrency = 1; o.Retries = 2 })
+	r := deliverAll(t, m, 1)[0]
+	var se *SendError
+	if !errors.As(r.Err, &se) || se.Op != "dial" || !se.Temporary || se.Ambiguous || r.Attempts != 3 {
+		t.Fatalf("err %v attempts %d", r.Err, r.Attempts)
+	}
+}

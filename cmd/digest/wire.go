@@ -103,6 +103,7 @@ func newSender(cfg *config.Config, st *store.DB, dryRun bool, tokens *subscriber
 		Logger:   log,
 		Progress: progress,
 	}
+	o.BounceAddress, o.UnsubscribeMailto = inboundAddresses(cfg, tokens)
 	if st != nil {
 		o.Store = st
 	}
