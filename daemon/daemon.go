@@ -66,6 +66,10 @@ type Options struct {
 	Logger  *slog.Logger
 	Now     func() time.Time // slot arithmetic and lease times; default time.Now
 	Metrics *Metrics         // nil: no metrics
+	// LeaderTasks run while this daemon holds the lease (the inbound
+	// mailbox poller: one reader per store, like one sender). Each must
+	// return soon after its ctx is done.
+	LeaderTasks []func(ctx context.Context)
 }
 
 // ErrStillRunning is returned by Run when sends did not finish within
@@ -263,13 +267,25 @@ func (d *Daemon) lead(ctx context.Context) (lost bool, err error) {
 	d.setLeader(true)
 	d.log.Info("lease taken: this daemon sends the editions", "holder", d.o.Holder)
 
+	var tasks sync.WaitGroup
+	for _, task := range d.o.LeaderTasks {
+		tasks.Add(1)
+		go func() {
+			defer tasks.Done()
+			task(leadCtx)
+		}()
+	}
 	err = d.schedule(leadCtx)
+	if !waitTimeout(&tasks, d.shutdownGrace) {
+		d.log.Error("background tasks still running after the shutdown grace", "shutdown_grace", d.shutdownGrace)
+		err = errors.Join(err, ErrStillRunning)
+	}
 
 	close(stop)
 	<-renewed
 	d.setLeader(false)
-	if err != nil {
-		return false, err
+	if errors.Is(err, ErrStillRunning) {
+		return false, ErrStillRunning
 	}
 	if lostLease.Load() {
 		d.log.Error("lease lost: another daemon took over; waiting to take it back")
@@ -283,6 +299,23 @@ func (d *Daemon) lead(ctx context.Context) (lost bool, err error) {
 		d.log.Info("lease released")
 	}
 	return false, nil
+}
+
+// waitTimeout waits for wg up to d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func (d *Daemon) setLeader(v bool) {

@@ -593,3 +593,48 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestLeaderTasksRunOnlyWhileLeading(t *testing.T) {
+	st := openStore(t)
+	started := make(chan string, 4)
+	var aRunning atomic.Bool
+	task := func(holder string) func(context.Context) {
+		return func(ctx context.Context) {
+			if holder == "a" {
+				aRunning.Store(true)
+				defer aRunning.Store(false)
+			}
+			started <- holder
+			<-ctx.Done()
+		}
+	}
+	cfg := testConfig("@daily")
+	newWithTask := func(holder string) *Daemon {
+		d, err := New(Options{Config: cfg, Store: st, Send: newRecorder().send(holder), Holder: holder, LeaderTasks: []func(context.Context){task(holder)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b := newWithTask("a"), newWithTask("b")
+	stopA := start(t, a)
+	if h := <-started; h != "a" {
+		t.Fatalf("task of %s started first", h)
+	}
+	start(t, b)
+	waitFor(t, "b waiting", func() bool { return !b.Leader() })
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	if aRunning.Load() {
+		t.Error("a's task still running after a stopped")
+	}
+	select {
+	case h := <-started:
+		if h != "b" {
+			t.Errorf("task of %s started, want b's", h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("b's task did not start after a stopped")
+	}
+}

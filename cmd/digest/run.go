@@ -17,6 +17,7 @@ import (
 
 	"github.com/digest-newsletter/digest/daemon"
 	"github.com/digest-newsletter/digest/delivery"
+	"github.com/digest-newsletter/digest/inbound"
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
 	"github.com/digest-newsletter/digest/subscribers"
@@ -80,19 +81,27 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 		return senders[edition].Send(ctx, delivery.SendOptions{Edition: edition, Slot: slot})
 	}
 
+	svc, err := newWebService(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	var tasks []func(context.Context)
+	if cfg.Inbound.Enabled() {
+		task, err := inboundTask(cfg, st, svc, tokens, log)
+		if err != nil {
+			return err
+		}
+		tasks = append(tasks, task)
+	}
+
 	var metrics *daemon.Metrics
 	if cfg.Daemon.Metrics == nil || *cfg.Daemon.Metrics {
 		metrics = daemon.NewMetrics()
 	}
 	d, err := daemon.New(daemon.Options{
 		Config: cfg, Store: st, Send: send, Holder: leaseHolder(),
-		Logger: log, Metrics: metrics,
+		Logger: log, Metrics: metrics, LeaderTasks: tasks,
 	})
-	if err != nil {
-		return err
-	}
-
-	svc, err := newWebService(cfg, st, log)
 	if err != nil {
 		return err
 	}
@@ -119,10 +128,8 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 		webErr <- err
 	}()
 	go svc.RunExpiry(webCtx, cfg.Server.PendingTTL/24)
-	inboundDone := startInbound(schedCtx, cfg, st, svc, tokens, log)
 
 	runErr := d.Run(schedCtx)
-	<-inboundDone
 	stopWeb()
 	wErr := <-webErr
 	if runErr != nil {
@@ -135,17 +142,27 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 	return nil
 }
 
-// startInbound polls the inbound mailbox when one is configured; the
-// returned channel is closed when the poller has stopped.
-func startInbound(ctx context.Context, cfg *config.Config, st *store.DB, svc *subscribers.Service, tokens *subscribers.Tokens, log *slog.Logger) <-chan struct{} {
-	done := make(chan struct{})
-	if !cfg.Inbound.Enabled() {
-		close(done)
-		return done
+// inboundTask polls the inbound mailbox (commands by email, bounces) while
+// this daemon holds the lease: one reader per store, like one sender.
+func inboundTask(cfg *config.Config, st *store.DB, svc *subscribers.Service, tokens *subscribers.Tokens, log *slog.Logger) (func(context.Context), error) {
+	m, err := newMailer(cfg, log)
+	if err != nil {
+		return nil, err
 	}
-	log.Warn("inbound: [inbound] is configured but digest run does not poll it yet; use digest inbound")
-	close(done)
-	return done
+	p, err := inbound.New(inbound.Options{
+		Config: cfg.Inbound, Delivery: cfg.Delivery, Newsletter: cfg.Newsletter,
+		Password: cfg.Inbound.Password(), Store: st, Service: svc, Sender: m,
+		Tokens: tokens, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) {
+		log.Info("inbound: polling the mailbox", "host", cfg.Inbound.IMAPHost, "every", cfg.Inbound.PollInterval)
+		if err := p.Run(ctx); err != nil {
+			log.Error("inbound: poller stopped", "error", err)
+		}
+	}, nil
 }
 
 // serveWeb listens on addr and serves h until ctx is done. While another
