@@ -159,8 +159,9 @@ func orDefault(v, def time.Duration) time.Duration {
 	return def
 }
 
-// NextRuns returns each edition's next scheduled run: the cron entry's while
-// this daemon schedules, else what the schedule says from now.
+// NextRuns returns each edition's next scheduled run, in the schedule's
+// time zone: the cron entry's while this daemon schedules, else what the
+// schedule says from now.
 func (d *Daemon) NextRuns() map[string]time.Time {
 	d.mu.Lock()
 	c, ids := d.cron, d.entries
@@ -170,13 +171,21 @@ func (d *Daemon) NextRuns() map[string]time.Time {
 	for _, e := range d.eds {
 		if c != nil {
 			if en := c.Entry(ids[e.name]); en.Valid() && !en.Next.IsZero() {
-				out[e.name] = en.Next
+				out[e.name] = e.local(en.Next)
 				continue
 			}
 		}
-		out[e.name] = e.sched.Next(now)
+		out[e.name] = e.local(e.sched.Next(now))
 	}
 	return out
+}
+
+// local shows t in the schedule's zone, as the operator wrote it.
+func (e edition) local(t time.Time) time.Time {
+	if ss, ok := e.sched.(*cron.SpecSchedule); ok && ss.Location != nil {
+		return t.In(ss.Location)
+	}
+	return t
 }
 
 // Leader reports whether this daemon holds the lease (and so sends).
@@ -229,8 +238,10 @@ func (d *Daemon) waitLease(ctx context.Context) error {
 	for {
 		ok, err := d.o.Store.AcquireLease(ctx, LeaseName, d.o.Holder, d.ttl, d.now())
 		switch {
-		case err != nil && ctx.Err() == nil:
-			d.log.Warn("taking the lease failed: retrying", "error", err)
+		case err != nil:
+			if ctx.Err() == nil {
+				d.log.Warn("taking the lease failed: retrying", "error", err)
+			}
 		case ok:
 			return nil
 		case !logged:

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -36,7 +35,7 @@ func openStore(t *testing.T) *store.DB {
 func testConfig(schedule string) *config.Config {
 	cfg := config.Default()
 	cfg.Editions = []config.Edition{{Name: "daily", Schedule: schedule}}
-	cfg.Daemon.LeaseTTL = 300 * time.Millisecond
+	cfg.Daemon.LeaseTTL = time.Second
 	cfg.Daemon.ShutdownGrace = 5 * time.Second
 	cfg.Daemon.Timezone = "UTC" // schedules without CRON_TZ would follow the machine's zone
 	return cfg
@@ -581,8 +580,6 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
-
-var _ io.Writer = (*syncBuffer)(nil)
 
 func grepLines(s, sub string) string {
 	var out []string

@@ -36,6 +36,11 @@ var (
 	leadWords   = flag.Int("lead", 0, "Options.LeadWords (0: default)")
 	titleWeight = flag.Float64("title-weight", 0, "Options.TitleWeight (0: default)")
 	threshold   = flag.Float64("threshold", 0, "Options.MergeThreshold (0: default)")
+	minTopics   = flag.Int("min-topics", 0, "Options.MinTopics (0: default)")
+	maxTopics   = flag.Int("max-topics", 0, "Options.MaxTopics (0: default)")
+	sample      = flag.Int("sample", 0, "Options.SampleSize (0: default)")
+	restarts    = flag.Int("restarts", 0, "Options.Restarts (0: default)")
+	topicSeeds  = flag.Int("topic-seeds", 5, "also cluster with Options.Seed 2..N and print the spread")
 )
 
 type item struct {
@@ -73,10 +78,26 @@ func run(dir, sizes string, seed uint64, cpuprofile string) error {
 		LeadWords:      *leadWords,
 		TitleWeight:    *titleWeight,
 		MergeThreshold: *threshold,
+		MinTopics:      *minTopics,
+		MaxTopics:      *maxTopics,
+		SampleSize:     *sample,
+		Restarts:       *restarts,
 	}
 
 	if cpuprofile == "" {
-		quality(items, opts)
+		quality(items, opts, true)
+		if *topicSeeds > 1 {
+			minNMI, minPurity, sumNMI, sumPurity := math.Inf(1), math.Inf(1), 0.0, 0.0
+			for seed := 1; seed <= *topicSeeds; seed++ {
+				o := opts
+				o.Seed = int64(seed)
+				nmi, purity := quality(items, o, false)
+				minNMI, minPurity = min(minNMI, nmi), min(minPurity, purity)
+				sumNMI, sumPurity = sumNMI+nmi, sumPurity+purity
+			}
+			fmt.Printf("  over seeds 1..%d: NMI min %.3f mean %.3f; purity min %.3f mean %.3f\n",
+				*topicSeeds, minNMI, sumNMI/float64(*topicSeeds), minPurity, sumPurity/float64(*topicSeeds))
+		}
 		listedPairs(items, pairs, opts)
 		synthetic(items, pairs, opts, seed, false, false)
 		synthetic(items, pairs, opts, seed, true, false)
@@ -96,7 +117,7 @@ func run(dir, sizes string, seed uint64, cpuprofile string) error {
 }
 
 // quality clusters every article with no rules and compares to the labels.
-func quality(items []item, opts stories.Options) {
+func quality(items []item, opts stories.Options, verbose bool) (nmi, purity float64) {
 	arts := make([]digest.Article, len(items))
 	for i, it := range items {
 		arts[i] = toArticle(it, "BBC", i)
@@ -116,10 +137,18 @@ func quality(items []item, opts stories.Options) {
 			pred = append(pred, t.Name)
 			cats[label[a.ID]]++
 		}
-		fmt.Printf("  topic %-45q %4d articles %v\n", t.Name, len(t.Articles), cats)
+		if verbose {
+			fmt.Printf("  topic %-45q %4d articles %v\n", t.Name, len(t.Articles), cats)
+		}
 	}
-	nmi, purity := scores(truth, pred)
-	fmt.Printf("automatic topics: %d topics in %v; NMI %.3f (target >= 0.6), purity %.3f (target >= 0.8)\n", len(topics), el.Round(time.Millisecond), nmi, purity)
+	nmi, purity = scores(truth, pred)
+	if verbose {
+		fmt.Printf("automatic topics (seed %d): %d topics in %v; NMI %.3f (target >= 0.6), purity %.3f (target >= 0.8)\n",
+			max(opts.Seed, 1), len(topics), el.Round(time.Millisecond), nmi, purity)
+	} else {
+		fmt.Printf("  seed %d: %d topics, NMI %.3f, purity %.3f\n", opts.Seed, len(topics), nmi, purity)
+	}
+	return nmi, purity
 }
 
 // story maps each article ID to the ID of the representative it ended in.

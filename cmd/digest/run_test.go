@@ -151,7 +151,7 @@ type daemonProc struct {
 	t      *testing.T
 	cancel context.CancelFunc
 	code   chan int
-	logs   *lockedBuffer
+	logs   *runLogBuffer
 	once   sync.Once
 	exit   int
 }
@@ -159,7 +159,7 @@ type daemonProc struct {
 func (e *runEnv) start(ctx context.Context, cfg string) *daemonProc {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
-	d := &daemonProc{t: e.t, cancel: cancel, code: make(chan int, 1), logs: &lockedBuffer{}}
+	d := &daemonProc{t: e.t, cancel: cancel, code: make(chan int, 1), logs: &runLogBuffer{}}
 	go func() {
 		d.code <- run(ctx, []string{"--config", cfg, "--log-level", "debug", "run"}, io.Discard, d.logs)
 	}()
@@ -190,15 +190,15 @@ func (d *daemonProc) wait() int {
 // waitLog waits for a log line containing s.
 func (d *daemonProc) waitLog(s string) {
 	d.t.Helper()
-	eventually(d.t, fmt.Sprintf("log line %q", s), func() bool { return strings.Contains(d.logs.String(), s) }, d.logs)
+	runEventually(d.t, fmt.Sprintf("log line %q", s), func() bool { return strings.Contains(d.logs.String(), s) }, d.logs)
 }
 
-var listenRe = regexp.MustCompile(`msg="web server listening" addr=(\S+)`)
+var runListenRe = regexp.MustCompile(`msg="web server listening" addr=(\S+)`)
 
 // url is the daemon's web address.
 func (d *daemonProc) url() string {
 	d.waitLog("web server listening")
-	m := listenRe.FindStringSubmatch(d.logs.String())
+	m := runListenRe.FindStringSubmatch(d.logs.String())
 	if m == nil {
 		d.t.Fatalf("no listen address in the log:\n%s", d.logs.String())
 	}
@@ -206,7 +206,7 @@ func (d *daemonProc) url() string {
 }
 
 // eventually polls cond until it holds or a deadline passes.
-func eventually(t *testing.T, what string, cond func() bool, logs *lockedBuffer) {
+func runEventually(t *testing.T, what string, cond func() bool, logs *runLogBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -221,7 +221,7 @@ func eventually(t *testing.T, what string, cond func() bool, logs *lockedBuffer)
 	}
 }
 
-func waitMessages(t *testing.T, srv *smtptest.Server, n int) {
+func runWaitMessages(t *testing.T, srv *smtptest.Server, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -238,7 +238,7 @@ func TestRunSendsOnSchedule(t *testing.T) {
 	e.article("Harbour bridge opens")
 
 	d := e.start(context.Background(), cfg)
-	waitMessages(t, e.srv, 2)
+	runWaitMessages(t, e.srv, 2)
 	for _, r := range readers {
 		if n := e.srv.Count(r); n != 1 {
 			t.Errorf("%s got %d messages, want 1", r, n)
@@ -253,8 +253,8 @@ func TestRunSendsOnSchedule(t *testing.T) {
 
 	// A new article goes out with the next run, alone.
 	e.article("Library reopens")
-	waitMessages(t, e.srv, 4)
-	eventually(t, "second issue finished", func() bool {
+	runWaitMessages(t, e.srv, 4)
+	runEventually(t, "second issue finished", func() bool {
 		is := e.issues()
 		return len(is) == 2 && is[0].Status == store.IssueDone
 	}, d.logs)
@@ -274,17 +274,17 @@ func TestRunSendsOnSchedule(t *testing.T) {
 		Leader   bool              `json:"leader"`
 		NextRuns map[string]string `json:"next_runs"`
 	}
-	getJSON(t, base+"/healthz", &h)
+	runGetJSON(t, base+"/healthz", &h)
 	if h.Status != "ok" || !h.Leader || h.NextRuns["daily"] == "" {
 		t.Errorf("healthz = %+v", h)
 	}
-	metrics := get(t, base+"/metrics")
+	metrics := runGet(t, base+"/metrics")
 	for _, want := range []string{`digest_messages_sent_total{edition="daily"} 4`, `digest_daemon_leader 1`, `digest_last_issue_timestamp_seconds{edition="daily"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if form := get(t, base+"/"); !strings.Contains(form, "<form") {
+	if form := runGet(t, base+"/"); !strings.Contains(form, "<form") {
 		t.Error("GET / is not the subscribe form")
 	}
 
@@ -311,7 +311,7 @@ func TestRunTwoDaemonsSendEachIssueOnce(t *testing.T) {
 	b.waitLog("another daemon holds the lease")
 
 	e.article("First story")
-	waitMessages(t, e.srv, 3)
+	runWaitMessages(t, e.srv, 3)
 	// Both daemons see the slots; only the holder runs them.
 	a.waitLog(`msg="nothing new: no issue sent" edition=daily slot=`)
 
@@ -321,7 +321,7 @@ func TestRunTwoDaemonsSendEachIssueOnce(t *testing.T) {
 	}
 	b.waitLog("lease taken")
 	e.article("Second story")
-	waitMessages(t, e.srv, 6)
+	runWaitMessages(t, e.srv, 6)
 	b.waitLog(`msg="nothing new: no issue sent" edition=daily slot=`)
 	if code := b.stop(); code != 0 {
 		t.Fatalf("second daemon exit %d\n%s", code, b.logs.String())
@@ -362,7 +362,7 @@ func TestRunStoppedMidSendIsFinishedByTheNext(t *testing.T) {
 	e.article("Slow news day")
 
 	first := e.start(context.Background(), cfg)
-	waitMessages(t, e.srv, 1)
+	runWaitMessages(t, e.srv, 1)
 	if code := first.stop(); code != 0 {
 		t.Fatalf("first daemon exit %d\n%s", code, first.logs.String())
 	}
@@ -376,7 +376,7 @@ func TestRunStoppedMidSendIsFinishedByTheNext(t *testing.T) {
 
 	second := e.start(context.Background(), cfg)
 	second.waitLog("resuming")
-	eventually(t, "issue finished", func() bool {
+	runEventually(t, "issue finished", func() bool {
 		is := e.issues()
 		return len(is) >= 1 && is[len(is)-1].Status == store.IssueDone
 	}, second.logs)
@@ -515,7 +515,7 @@ func TestRunMissedSlot(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) string {
+func runGet(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -532,28 +532,28 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
-func getJSON(t *testing.T, url string, v any) {
+func runGetJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	if err := json.Unmarshal([]byte(get(t, url)), v); err != nil {
+	if err := json.Unmarshal([]byte(runGet(t, url)), v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 }
 
-// lockedBuffer collects a daemon's log while the test reads it.
-type lockedBuffer struct {
+// runLogBuffer collects a daemon's log while the test reads it.
+type runLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 	n  atomic.Int64
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *runLogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n.Add(int64(len(p)))
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *runLogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

@@ -1,0 +1,101 @@
+// Package pipeline turns a config into a digest: collect every source,
+// select what is new, merge the same story across sources, group by the
+// config's topic rules, cluster what no rule claims into automatic topics,
+// rank, and pick the top stories. It is the one place that knows the order
+// of those steps; each step lives in its own package.
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/collect"
+	"github.com/digest-newsletter/digest/digest/stories"
+	"github.com/digest-newsletter/digest/internal/config"
+)
+
+// Options are the run-time inputs of one build.
+type Options struct {
+	// From and To bound the window; zero From means To - newsletter.window.
+	From, To time.Time
+	// Edition names the digest's edition (for display).
+	Edition string
+	// Seen reports articles already sent in an earlier issue; nil: none.
+	Seen       func(id string) bool
+	State      collect.FeedState
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// Build collects and groups. Source failures are reported in Digest.Errors,
+// never returned: one broken feed must not stop the newsletter.
+func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.To.IsZero() {
+		o.To = time.Now()
+	}
+	if o.From.IsZero() {
+		o.From = o.To.Add(-cfg.Newsletter.Window)
+	}
+	sources := make([]config.Source, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		s.Path = cfg.Resolve(s.Path)
+		sources[i] = s
+	}
+	res := collect.Collect(ctx, sources, collect.Options{
+		Concurrency:  cfg.Collect.Concurrency,
+		UserAgent:    cfg.Collect.UserAgent,
+		SummaryChars: cfg.Newsletter.SummaryChars,
+		HTTPClient:   o.HTTPClient,
+		State:        o.State,
+		Logger:       log,
+		Now:          func() time.Time { return o.To },
+	})
+	d := &digest.Digest{
+		Title:   cfg.Newsletter.Title,
+		Edition: o.Edition,
+		From:    o.From,
+		To:      o.To,
+		Errors:  res.Errors,
+		Topics:  []digest.Topic{},
+	}
+	if d.Errors == nil {
+		d.Errors = []digest.SourceError{}
+	}
+	articles := digest.Select(res.Articles, digest.SelectOptions{From: o.From, To: o.To, Seen: o.Seen})
+	log.Info("collected", "articles", len(res.Articles), "selected", len(articles), "failed_sources", len(res.Errors))
+	Group(cfg, d, articles, o.To)
+	return d
+}
+
+// Group fills d.Topics and d.Top from selected articles.
+func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now time.Time) {
+	so := stories.OptionsFrom(cfg.Stories, cfg.Sources, now)
+	if cfg.Stories.MergeEnabled() {
+		articles = stories.Merge(articles, so)
+	}
+	rules := make([]digest.Rule, len(cfg.Topics))
+	for i, t := range cfg.Topics {
+		rules[i] = digest.Rule{Name: t.Name, Keywords: t.Keywords, Sources: t.Sources, Categories: t.Categories}
+	}
+	topics, unclaimed := digest.NewGrouper(rules).Group(articles)
+	for i := range topics {
+		stories.Rank(topics[i].Articles, so)
+	}
+	if len(unclaimed) > 0 {
+		if cfg.Stories.AutoTopicsEnabled() {
+			topics = append(topics, stories.AutoTopics(unclaimed, so)...)
+		} else {
+			digest.SortByRecency(unclaimed)
+			topics = append(topics, digest.Topic{Name: digest.MoreTopic, Articles: unclaimed})
+		}
+	}
+	d.Topics = topics
+	d.Top = stories.Top(articles, so)
+}

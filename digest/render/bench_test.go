@@ -1,0 +1,78 @@
+package render
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+// BenchmarkRender is one Render of a 60-article digest: templates plus CSS
+// inlining, what runs once per issue and topic set.
+func BenchmarkRender(b *testing.B) {
+	r := newTestRenderer(b, nil)
+	d := bigDigest(60)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Render(d, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPersonalize is one recipient's copy of the same issue. It also
+// times a few Renders in the same run as its baseline and reports how many
+// times cheaper a recipient is than a render (render/personalize).
+func BenchmarkPersonalize(b *testing.B) {
+	r := newTestRenderer(b, nil)
+	d := bigDigest(60)
+	const baseRuns = 10
+	start := time.Now()
+	var rd *Rendered
+	for range baseRuns {
+		var err error
+		if rd, err = r.Render(d, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	renderNs := float64(time.Since(start).Nanoseconds()) / baseRuns
+	p := Recipient{
+		Name:           `Ana "A&B" Lima`,
+		Email:          "ana@example.org",
+		UnsubscribeURL: "https://news.example.org/unsubscribe?token=eyJzIjoxMjM0NTY3OH0.c2lnbmF0dXJlLXN0YW5kLWlu",
+		PreferencesURL: "https://news.example.org/preferences?token=eyJzIjoxMjM0NTY3OH0.c2lnbmF0dXJlLXN0YW5kLWlu",
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start = time.Now()
+	n := 0
+	for b.Loop() {
+		html, text := rd.Personalize(p)
+		if len(html) == 0 || len(text) == 0 {
+			b.Fatal("empty output")
+		}
+		n++
+	}
+	perNs := float64(time.Since(start).Nanoseconds()) / float64(n)
+	b.ReportMetric(renderNs, "render-ns/op")
+	b.ReportMetric(renderNs/perNs, "render/personalize")
+}
+
+// BenchmarkWriteParts streams both parts of one recipient's copy to
+// io.Discard, the allocation-free path for a mailer that takes writers.
+func BenchmarkWriteParts(b *testing.B) {
+	r := newTestRenderer(b, nil)
+	rd, err := r.Render(bigDigest(60), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := Recipient{Name: "Ana Lima", Email: "ana@example.org", UnsubscribeURL: "https://news.example.org/u?t=1", PreferencesURL: "https://news.example.org/p?t=1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rd.WriteHTML(io.Discard, p); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := rd.WriteText(io.Discard, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package digest
+
+import (
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+// trackingParams are query parameters that identify a campaign or a click,
+// not a page: two links differing only in them point at the same article.
+var trackingParams = map[string]bool{
+	"fbclid": true, "gclid": true, "dclid": true, "gbraid": true, "wbraid": true, "msclkid": true,
+	"yclid": true, "igshid": true, "mc_cid": true, "mc_eid": true, "_hsenc": true, "_hsmi": true,
+	"mkt_tok": true, "oly_anon_id": true, "oly_enc_id": true, "vero_id": true, "ncid": true,
+	"cmpid": true, "smid": true, "ito": true, "ns_mchannel": true, "ns_source": true,
+	"ns_campaign": true, "ns_linkname": true, "ns_fee": true, "sr_share": true, "s_cid": true,
+	"rss": false, // explicit: some sites route on it
+}
+
+func isTracking(key string) bool {
+	k := strings.ToLower(key)
+	if strings.HasPrefix(k, "utm_") || strings.HasPrefix(k, "at_") || strings.HasPrefix(k, "pk_") {
+		return true
+	}
+	return trackingParams[k]
+}
+
+// CanonicalURL normalises a link for comparison: lowercase scheme and host,
+// no default port, no fragment, no tracking parameters, remaining
+// parameters sorted, no trailing slash (except the root). Unparseable input
+// is returned trimmed.
+func CanonicalURL(raw string) string {
+	raw = strings.TrimSpace(raw)
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	if p := u.Port(); p != "" && !(p == "80" && u.Scheme == "http") && !(p == "443" && u.Scheme == "https") {
+		host += ":" + p
+	}
+	u.Host = strings.TrimSuffix(host, ".")
+	u.Fragment, u.RawFragment = "", ""
+	u.User = nil
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if isTracking(k) {
+				delete(q, k)
+			}
+		}
+		u.RawQuery = q.Encode() // Encode sorts by key
+	}
+	u.ForceQuery = false
+	if u.Path != "" && u.Path != "/" {
+		p := path.Clean(u.Path)
+		if strings.HasSuffix(p, "/") && p != "/" {
+			p = strings.TrimRight(p, "/")
+		}
+		u.Path, u.RawPath = p, ""
+	}
+	if u.Path == "/" {
+		u.Path = ""
+	}
+	return u.String()
+}
+
+// dedupeKey is CanonicalURL without the scheme: the same article is often
+// linked over http from one feed and https from another.
+func dedupeKey(raw string) string {
+	c := CanonicalURL(raw)
+	if i := strings.Index(c, "://"); i >= 0 {
+		return c[i+3:]
+	}
+	return c
+}
+
+// SelectOptions decides which collected articles go into an issue.
+type SelectOptions struct {
+	From, To time.Time // the issue's window: From < Published <= To
+	// Seen reports articles already sent in an earlier issue (nil: none).
+	Seen func(id string) bool
+}
+
+// Select keeps the articles in the window that were not seen before,
+// without duplicates (same ID/GUID, or the same canonical URL). Of two
+// duplicates the more complete one is kept. The result is newest first.
+func Select(articles []Article, o SelectOptions) []Article {
+	out := make([]Article, 0, len(articles))
+	byKey := map[string]int{} // id or url key → index in out
+	for _, a := range articles {
+		if !o.From.IsZero() && !a.Published.After(o.From) {
+			continue
+		}
+		if !o.To.IsZero() && a.Published.After(o.To) {
+			continue
+		}
+		if o.Seen != nil && o.Seen(a.ID) {
+			continue
+		}
+		keys := make([]string, 0, 3)
+		if a.ID != "" {
+			keys = append(keys, "id:"+a.ID)
+		}
+		if a.GUID != "" && a.GUID != a.ID {
+			keys = append(keys, "id:"+a.GUID)
+		}
+		if a.URL != "" {
+			keys = append(keys, "url:"+dedupeKey(a.URL))
+		}
+		dup := -1
+		for _, k := range keys {
+			if i, ok := byKey[k]; ok {
+				dup = i
+				break
+			}
+		}
+		if dup >= 0 {
+			if completeness(a) > completeness(out[dup]) {
+				out[dup] = a
+			}
+			for _, k := range keys {
+				byKey[k] = dup
+			}
+			continue
+		}
+		for _, k := range keys {
+			byKey[k] = len(out)
+		}
+		out = append(out, a)
+	}
+	SortByRecency(out)
+	return out
+}
+
+func completeness(a Article) int {
+	n := len(a.Body) + len(a.Summary)
+	if a.Author != "" {
+		n += 50
+	}
+	return n
+}
+
+// SortByRecency orders newest first, then by title for a stable order.
+func SortByRecency(as []Article) {
+	sort.SliceStable(as, func(i, j int) bool {
+		if !as[i].Published.Equal(as[j].Published) {
+			return as[i].Published.After(as[j].Published)
+		}
+		return as[i].Title < as[j].Title
+	})
+}

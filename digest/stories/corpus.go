@@ -1,0 +1,398 @@
+package stories
+
+import (
+	"math"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// corpus is a batch of documents as term ids over a vocabulary that is
+// sorted, so ids (and every tie broken on them) do not depend on the order
+// in which the workers met the words.
+type corpus struct {
+	vocab []string
+	title [][]int32
+	body  [][]int32
+	// pairs are hashed bigram features of the body, ids from len(vocab).
+	pairs [][]int32
+	// nterms is the size of the term space: words, then bigram buckets.
+	nterms int
+	// df is the number of documents holding each term, title or body.
+	df   []int32
+	idfs []float32
+}
+
+// bigramBuckets is the size of the hashed bigram space. Two different
+// bigrams sharing a bucket only matter when two articles hold one each,
+// and then add a sliver to their similarity.
+const bigramBuckets = 1 << 18
+
+// addBigrams gives every document a feature for each pair of neighbouring
+// body words. Shared phrases, not just shared names, tell a rewrite of one
+// report from another report on the same subject. The pairs are hashed
+// into buckets instead of named, which keeps the vocabulary (and its sort)
+// small.
+func (c *corpus) addBigrams(workers int) {
+	v := uint64(len(c.vocab))
+	c.pairs = make([][]int32, len(c.body))
+	parallelFor(len(c.body), workers, func(lo, hi, _ int) {
+		for i := lo; i < hi; i++ {
+			b := c.body[i]
+			if len(b) < 2 {
+				continue
+			}
+			p := make([]int32, len(b)-1)
+			for k := range p {
+				h := (uint64(b[k])*0x9E3779B97F4A7C15 ^ uint64(b[k+1])*0xC2B2AE3D27D4EB4F) >> 40
+				p[k] = int32(v + h%bigramBuckets)
+			}
+			c.pairs[i] = p
+		}
+	})
+	c.nterms = len(c.vocab) + bigramBuckets
+}
+
+// parallelFor runs fn over [0,n) split into contiguous chunks, one per
+// worker; fn gets its worker number so it can use per-worker scratch.
+func parallelFor(n, workers int, fn func(lo, hi, worker int)) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		if n > 0 {
+			fn(0, n, 0)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi, w)
+		}()
+	}
+	wg.Wait()
+}
+
+func workerCount(o Options, n int) int {
+	w := o.Workers
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	// Goroutines cost more than they save on small batches.
+	if n < 256 {
+		w = 1
+	}
+	return w
+}
+
+// readOpts says how buildCorpus reads documents.
+type readOpts struct {
+	// bodyMax caps the content words kept from a body (0: all).
+	bodyMax int
+	// bigrams adds a term for every pair of neighbouring body words (see
+	// addBigrams).
+	bigrams bool
+	// source names each document's source; with it, words that at least
+	// boilerShare of a source's documents (when it has boilerMinDocs or
+	// more) hold in their bodies are dropped from them (see
+	// dropBoilerplate).
+	source        func(i int) string
+	boilerShare   float64
+	boilerMinDocs int
+}
+
+// buildCorpus reads n documents; text(i) gives the title and the body of
+// document i.
+func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *analyzer, workers int) *corpus {
+	c := &corpus{title: make([][]int32, n), body: make([][]int32, n)}
+	if workers > n {
+		workers = max(n, 1)
+	}
+	locals := make([]*analyzer, workers)
+	parallelFor(n, workers, func(lo, hi, w int) {
+		a := an.clone()
+		for i := lo; i < hi; i++ {
+			title, body := text(i)
+			c.title[i] = a.terms(nil, title, 0)
+			c.body[i] = a.terms(nil, body, ro.bodyMax)
+		}
+		locals[w] = a
+	})
+
+	// Every distinct word of the batch, stemmed once.
+	wordID := map[string]int32{}
+	var words []string
+	for _, l := range locals {
+		if l == nil {
+			continue
+		}
+		for _, w := range l.words {
+			if _, ok := wordID[w]; !ok {
+				wordID[w] = int32(len(words))
+				words = append(words, w)
+			}
+		}
+	}
+	stems := make([]string, len(words))
+	parallelFor(len(words), workers, func(lo, hi, _ int) {
+		for k := lo; k < hi; k++ {
+			stems[k] = an.stem(words[k])
+		}
+	})
+	seen := map[string]bool{}
+	for _, t := range stems {
+		if t != "" && !seen[t] {
+			seen[t] = true
+			c.vocab = append(c.vocab, t)
+		}
+	}
+	sort.Strings(c.vocab)
+	global := make(map[string]int32, len(c.vocab))
+	for i, t := range c.vocab {
+		global[t] = int32(i)
+	}
+	remap := make([][]int32, len(locals))
+	for w, l := range locals {
+		if l == nil {
+			continue
+		}
+		remap[w] = make([]int32, len(l.words))
+		for k, word := range l.words {
+			remap[w][k] = -1
+			if t := stems[wordID[word]]; t != "" {
+				remap[w][k] = global[t]
+			}
+		}
+	}
+	parallelFor(n, workers, func(lo, hi, w int) {
+		m := remap[w]
+		for i := lo; i < hi; i++ {
+			for _, field := range []*[]int32{&c.title[i], &c.body[i]} {
+				f := *field
+				dropped := false
+				for k, v := range f {
+					f[k] = m[v]
+					dropped = dropped || f[k] < 0
+				}
+				if dropped {
+					*field = slices.DeleteFunc(f, func(t int32) bool { return t < 0 })
+				}
+			}
+		}
+	})
+	if ro.source != nil {
+		c.dropBoilerplate(ro.source, ro.boilerShare, ro.boilerMinDocs)
+	}
+	dfs := make([][]int32, workers)
+	parallelFor(n, workers, func(lo, hi, w int) {
+		df := make([]int32, len(c.vocab))
+		stamp := make([]int32, len(c.vocab))
+		for i := lo; i < hi; i++ {
+			for _, field := range [][]int32{c.title[i], c.body[i]} {
+				for _, g := range field {
+					if stamp[g] != int32(i+1) {
+						stamp[g] = int32(i + 1)
+						df[g]++
+					}
+				}
+			}
+		}
+		dfs[w] = df
+	})
+	c.nterms = len(c.vocab)
+	if ro.bigrams {
+		c.addBigrams(workers)
+	}
+	c.df = make([]int32, c.nterms)
+	for _, df := range dfs {
+		if df == nil {
+			continue
+		}
+		for t, v := range df {
+			c.df[t] += v
+		}
+	}
+	if c.pairs != nil {
+		stamp := make([]int32, c.nterms)
+		for i, p := range c.pairs {
+			for _, t := range p {
+				if stamp[t] != int32(i+1) {
+					stamp[t] = int32(i + 1)
+					c.df[t]++
+				}
+			}
+		}
+	}
+	c.computeIDF()
+	return c
+}
+
+// dropBoilerplate removes each source's boilerplate from the bodies of
+// its documents: a word in the bodies of at least share of a source's
+// documents, when it has at least minDocs of them, is that source's
+// furniture ("Continue reading…", "Article URL: … Points:"), not news, and
+// would pull the source's articles together.
+func (c *corpus) dropBoilerplate(group func(i int) string, share float64, minDocs int) {
+	bySource := map[string][]int{}
+	var names []string
+	for i := range c.body {
+		g := group(i)
+		if _, ok := bySource[g]; !ok {
+			names = append(names, g)
+		}
+		bySource[g] = append(bySource[g], i)
+	}
+	count := make([]int32, len(c.vocab))
+	stamp := make([]int32, len(c.vocab))
+	for _, name := range names {
+		docs := bySource[name]
+		if len(docs) < minDocs {
+			continue
+		}
+		var touched []int32
+		for _, i := range docs {
+			for _, t := range c.body[i] {
+				if stamp[t] != int32(i+1) {
+					stamp[t] = int32(i + 1)
+					if count[t] == 0 {
+						touched = append(touched, t)
+					}
+					count[t]++
+				}
+			}
+		}
+		limit := int32(math.Ceil(share * float64(len(docs))))
+		boiler := map[int32]bool{}
+		for _, t := range touched {
+			if count[t] >= limit {
+				boiler[t] = true
+			}
+			count[t] = 0
+		}
+		if len(boiler) == 0 {
+			continue
+		}
+		for _, i := range docs {
+			c.body[i] = slices.DeleteFunc(c.body[i], func(t int32) bool { return boiler[t] })
+		}
+	}
+}
+
+// idf is the smoothed inverse document frequency; the +1 keeps terms that
+// every document shares from vanishing, so two reports of one story in a
+// batch of two still compare.
+func (c *corpus) idf(t int32) float64 {
+	return float64(c.idfs[t])
+}
+
+func (c *corpus) computeIDF() {
+	n := float64(len(c.title))
+	c.idfs = make([]float32, len(c.df))
+	for t, df := range c.df {
+		c.idfs[t] = float32(math.Log((1+n)/(1+float64(df))) + 1)
+	}
+}
+
+// svec is a sparse vector, sorted by index and of unit length.
+type svec struct {
+	idx []int32
+	val []float32
+}
+
+// tfidf builds document i's vector with term frequency
+// titleWeight*title + body counts, weighted 1+ln(tf) times idf, keeping the
+// topK heaviest terms (topK <= 0: all) and only terms keep accepts (nil:
+// all). counts is scratch of len(vocab), zero on entry and on return.
+func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bool, counts []float32) svec {
+	var touched []int32
+	add := func(ids []int32, w float32) {
+		for _, t := range ids {
+			if keep != nil && !keep(t) {
+				continue
+			}
+			if counts[t] == 0 {
+				touched = append(touched, t)
+			}
+			counts[t] += w
+		}
+	}
+	add(c.title[i], float32(titleWeight))
+	add(c.body[i], 1)
+	if c.pairs != nil {
+		add(c.pairs[i], 1)
+	}
+	if topK > 0 && len(touched) > topK {
+		type tw struct {
+			t int32
+			w float32
+		}
+		ws := make([]tw, len(touched))
+		for k, t := range touched {
+			ws[k] = tw{t, c.weight(t, counts[t])}
+		}
+		slices.SortFunc(ws, func(a, b tw) int {
+			if a.w != b.w {
+				if a.w > b.w {
+					return -1
+				}
+				return 1
+			}
+			return int(a.t - b.t)
+		})
+		for _, x := range ws[topK:] {
+			counts[x.t] = 0
+		}
+		touched = touched[:topK]
+		for k, x := range ws[:topK] {
+			touched[k] = x.t
+		}
+	}
+	slices.Sort(touched)
+	v := svec{idx: touched, val: make([]float32, len(touched))}
+	var norm float64
+	for k, t := range touched {
+		w := c.weight(t, counts[t])
+		counts[t] = 0
+		v.val[k] = w
+		norm += float64(w) * float64(w)
+	}
+	if norm > 0 {
+		inv := float32(1 / math.Sqrt(norm))
+		for k := range v.val {
+			v.val[k] *= inv
+		}
+	}
+	return v
+}
+
+// weight is the TF-IDF weight of term t seen tf times.
+func (c *corpus) weight(t int32, tf float32) float32 {
+	return float32(1+math.Log(float64(tf))) * c.idfs[t]
+}
+
+// dot of two sorted sparse vectors.
+func dot(a, b svec) float32 {
+	var s float32
+	i, j := 0, 0
+	for i < len(a.idx) && j < len(b.idx) {
+		switch {
+		case a.idx[i] == b.idx[j]:
+			s += a.val[i] * b.val[j]
+			i++
+			j++
+		case a.idx[i] < b.idx[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	return s
+}

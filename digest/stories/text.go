@@ -1,0 +1,381 @@
+package stories
+
+import (
+	"html"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kljensen/snowball/english"
+	"github.com/kljensen/snowball/french"
+	"github.com/kljensen/snowball/hungarian"
+	"github.com/kljensen/snowball/norwegian"
+	"github.com/kljensen/snowball/russian"
+	"github.com/kljensen/snowball/spanish"
+	"github.com/kljensen/snowball/swedish"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Tokenize splits text into lower-case words. It copes with what feeds
+// leave behind: HTML tags and (double-)escaped entities are removed, URLs
+// are skipped, apostrophes and hyphens split words ("AI-powered" gives
+// "ai", "powered"; the possessive "'s" is dropped), a decimal point or
+// thousands separator between digits stays inside a number, and runs of
+// Han, Hiragana or Katakana (written without spaces) give overlapping
+// two-character words. Words of one letter are dropped.
+func Tokenize(text string) []string {
+	var out []string
+	scanWords(text, func(w string) bool {
+		out = append(out, strings.ToLower(w))
+		return true
+	})
+	return out
+}
+
+// cleanText undoes HTML leftovers and normalises Unicode compatibility
+// forms (full-width letters, ligatures) so the same word is one token.
+func cleanText(s string) string {
+	for i := 0; i < 2 && strings.IndexByte(s, '&') >= 0; i++ {
+		u := html.UnescapeString(s)
+		if u == s {
+			break
+		}
+		s = u
+	}
+	if strings.IndexByte(s, '<') >= 0 {
+		s = stripTags(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return norm.NFKC.String(s)
+		}
+	}
+	return s
+}
+
+// stripTags replaces anything shaped like a tag (<p>, </a>, <br/>,
+// <!-- -->) by a space; a lone "<" as in "a < b" stays.
+func stripTags(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == '<' && i+1 < len(s) && (isASCIILetter(s[i+1]) || s[i+1] == '/' || s[i+1] == '!') {
+			if j := strings.IndexByte(s[i:], '>'); j > 0 {
+				b.WriteByte(' ')
+				i += j + 1
+				continue
+			}
+		}
+		b.WriteByte(c)
+		i++
+	}
+	return b.String()
+}
+
+func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func isWordRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		c := byte(r)
+		return isASCIILetter(c) || isDigitByte(c)
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r)
+}
+
+func isIdeographic(r rune) bool {
+	if r < 0x3000 {
+		return false
+	}
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana)
+}
+
+// scanWords calls emit with every word of text in its original case until
+// emit returns false.
+func scanWords(text string, emit func(string) bool) {
+	s := cleanText(text)
+	for i := 0; i < len(s); {
+		// URLs carry slugs that repeat the title and hosts that repeat the
+		// source: both would make unrelated items from one site look alike.
+		if s[i] == 'h' || s[i] == 'w' || s[i] == 'H' || s[i] == 'W' {
+			if n := urlLen(s[i:]); n > 0 {
+				i += n
+				continue
+			}
+		}
+		if c := s[i]; c < utf8.RuneSelf && !isASCIILetter(c) && !isDigitByte(c) {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !isWordRune(r) {
+			i += size
+			continue
+		}
+		if isIdeographic(r) {
+			var more bool
+			if i, more = emitIdeographs(s, i, emit); !more {
+				return
+			}
+			continue
+		}
+		start := i
+		for i < len(s) {
+			if c := s[i]; c < utf8.RuneSelf {
+				if isASCIILetter(c) || isDigitByte(c) {
+					i++
+					continue
+				}
+				// 4.75 and 1,000 stay one number.
+				if (c == '.' || c == ',') && i > start && isDigitByte(s[i-1]) && i+1 < len(s) && isDigitByte(s[i+1]) {
+					i++
+					continue
+				}
+				break
+			}
+			r, size = utf8.DecodeRuneInString(s[i:])
+			if isWordRune(r) && !isIdeographic(r) {
+				i += size
+				continue
+			}
+			break
+		}
+		w := s[start:i]
+		if strings.IndexByte(w, ',') >= 0 {
+			w = strings.ReplaceAll(w, ",", "")
+		}
+		if utf8.RuneCountInString(w) > 1 && !emit(w) {
+			return
+		}
+	}
+}
+
+func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
+
+// urlLen is the length of the URL starting s, or 0.
+func urlLen(s string) int {
+	if !hasPrefixFold(s, "http://") && !hasPrefixFold(s, "https://") && !hasPrefixFold(s, "www.") {
+		return 0
+	}
+	n := strings.IndexFunc(s, unicode.IsSpace)
+	if n < 0 {
+		return len(s)
+	}
+	return n
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// emitIdeographs emits overlapping bigrams of the ideographic run at s[i:]
+// and returns the index after it and whether to go on.
+func emitIdeographs(s string, i int, emit func(string) bool) (int, bool) {
+	var starts []int
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !isIdeographic(r) {
+			break
+		}
+		starts = append(starts, i)
+		i += size
+	}
+	starts = append(starts, i)
+	if len(starts) == 2 {
+		return i, emit(s[starts[0]:starts[1]])
+	}
+	for k := 0; k+2 < len(starts); k++ {
+		if !emit(s[starts[k]:starts[k+2]]) {
+			return i, false
+		}
+	}
+	return i, true
+}
+
+// englishNewsStopWords complement snowball's English list with words that
+// are everywhere in news copy and name no topic.
+const englishNewsStopWords = `said says say saying also would could one two three new mr mrs ms dr
+told like get got may might must us year years last first people many much
+make made well back way still even take going want time however around
+added including since yet another next week day days set see need according
+among part put come came went know think news article url comments points
+via per can cannot will shall whether though although use used using thing
+things lot good just really every within without end ll ve re don didn
+doesn isn wasn now later earlier`
+
+// analyzer reads words for one goroutine. Reading (terms) numbers each
+// distinct lower-case content word in the order met, without stemming:
+// buildCorpus stems each distinct word of a batch once, shared by all
+// workers, since stemming rare words otherwise dominates. term stems on
+// the spot, for the few words labels need.
+type analyzer struct {
+	stemFn func(string, bool) string
+	isStop func(string) bool
+	extra  map[string]bool
+	// cache maps a lower-case word to its number in words, -1 for a stop
+	// word.
+	cache   map[string]int32
+	words   []string
+	scratch []byte
+	stems   map[string]string
+}
+
+func newAnalyzer(language string, stopWords []string) *analyzer {
+	a := &analyzer{extra: map[string]bool{}}
+	switch language {
+	case "english":
+		a.stemFn, a.isStop = english.Stem, english.IsStopWord
+		for _, w := range strings.Fields(englishNewsStopWords) {
+			a.extra[w] = true
+		}
+	case "french":
+		a.stemFn, a.isStop = french.Stem, french.IsStopWord
+	case "spanish":
+		a.stemFn, a.isStop = spanish.Stem, spanish.IsStopWord
+	case "russian":
+		a.stemFn, a.isStop = russian.Stem, russian.IsStopWord
+	case "swedish":
+		a.stemFn, a.isStop = swedish.Stem, swedish.IsStopWord
+	case "norwegian":
+		a.stemFn, a.isStop = norwegian.Stem, norwegian.IsStopWord
+	case "hungarian":
+		a.stemFn, a.isStop = hungarian.Stem, hungarian.IsStopWord
+	default:
+		a.stemFn = func(w string, _ bool) string { return w }
+		a.isStop = func(string) bool { return false }
+	}
+	for _, w := range stopWords {
+		for _, t := range Tokenize(w) {
+			a.extra[t] = true
+		}
+	}
+	return a.clone()
+}
+
+// clone shares the read-only tables and starts its own numbering.
+func (a *analyzer) clone() *analyzer {
+	c := *a
+	c.cache = map[string]int32{}
+	c.words = nil
+	c.scratch = nil
+	c.stems = map[string]string{}
+	return &c
+}
+
+// stopWord reports a lower-case word that is ignored: a stop word or a
+// number of one or two digits.
+func (a *analyzer) stopWord(lower string) bool {
+	return a.isStop(lower) || a.extra[lower] || smallNumber(lower)
+}
+
+// stem returns the stem of a lower-case content word, "" when the stem
+// itself is a stop word (some lists name only the stem: "le" for "les").
+func (a *analyzer) stem(lower string) string {
+	t := a.stemFn(lower, true)
+	if a.extra[t] || a.isStop(t) {
+		return ""
+	}
+	return t
+}
+
+// id numbers a lower-case word, -1 for a stop word.
+func (a *analyzer) id(lower string) int32 {
+	if v, ok := a.cache[lower]; ok {
+		return v
+	}
+	v := int32(-1)
+	if !a.stopWord(lower) {
+		v = int32(len(a.words))
+		a.words = append(a.words, strings.Clone(lower))
+	}
+	a.cache[strings.Clone(lower)] = v
+	return v
+}
+
+// term returns the stem of a lower-case word, "" for a stop word.
+func (a *analyzer) term(lower string) string {
+	if t, ok := a.stems[lower]; ok {
+		return t
+	}
+	t := ""
+	if !a.stopWord(lower) {
+		t = a.stem(lower)
+	}
+	a.stems[strings.Clone(lower)] = t
+	return t
+}
+
+func smallNumber(w string) bool {
+	if len(w) > 2 {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if !isDigitByte(w[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// terms appends the numbers of up to max content words of text (max <= 0:
+// all) to dst.
+func (a *analyzer) terms(dst []int32, text string, max int) []int32 {
+	// A lead of max content words sits well inside the first max*24
+	// bytes; cleaning the whole of a long body for it would dominate.
+	if limit := max * 24; max > 0 && len(text) > limit {
+		for limit > 0 && !utf8.RuneStart(text[limit]) {
+			limit--
+		}
+		text = text[:limit]
+	}
+	n := 0
+	scanWords(text, func(w string) bool {
+		t := a.idOf(w)
+		if t < 0 {
+			return true
+		}
+		dst = append(dst, t)
+		n++
+		return max <= 0 || n < max
+	})
+	return dst
+}
+
+// idOf is id of the lower case of w, looked up without allocating: most
+// words are in the cache already.
+func (a *analyzer) idOf(w string) int32 {
+	ascii := true
+	for i := 0; i < len(w); i++ {
+		if w[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if !ascii {
+		return a.id(strings.ToLower(w))
+	}
+	buf := a.scratch[:0]
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	a.scratch = buf
+	if v, ok := a.cache[string(buf)]; ok {
+		return v
+	}
+	return a.id(string(buf))
+}
+
+// lowerWord avoids an allocation for words that are already lower case.
+func lowerWord(w string) string {
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= utf8.RuneSelf || (c >= 'A' && c <= 'Z') {
+			return strings.ToLower(w)
+		}
+	}
+	return w
+}
