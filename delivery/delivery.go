@@ -184,7 +184,14 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 			seen = s.seenFunc(ctx)
 		}
 		var err error
-		d, err = s.o.Build(ctx, from, now, seen)
+		// Feeds often publish an item hours after its date: look back a
+		// little before the window for late arrivals. Articles an earlier
+		// issue sent are recorded as seen and never repeated.
+		lookFrom := from
+		if seen != nil {
+			lookFrom = from.Add(-cfg.Newsletter.LateArrival)
+		}
+		d, err = s.o.Build(ctx, lookFrom, now, seen)
 		if err != nil {
 			return sum, err
 		}
@@ -293,7 +300,7 @@ func articleIDs(d *digest.Digest) []string {
 	var ids []string
 	for _, t := range d.Topics {
 		for _, a := range t.Articles {
-			ids = append(ids, a.ID)
+			ids = append(ids, digest.SeenKeys(a)...)
 		}
 	}
 	return ids

@@ -112,12 +112,7 @@ path = %q
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.builds++
-			var as []digest.Article
-			for _, a := range f.articles {
-				if !seen(a.ID) {
-					as = append(as, a)
-				}
-			}
+			as := digest.Select(f.articles, digest.SelectOptions{From: from, To: to, Seen: seen})
 			d := &digest.Digest{Title: cfg.Newsletter.Title, From: from, To: to}
 			topics, rest := digest.NewGrouper([]digest.Rule{{Name: "Security", Keywords: []string{"patrol"}}, {Name: "Economy", Keywords: []string{"port"}}}).Group(as)
 			if len(rest) > 0 {
@@ -365,5 +360,33 @@ func TestMessageIDAndListID(t *testing.T) {
 	cfg.Newsletter.Title, cfg.Newsletter.From = "The Region Brief", "x@news.example.org"
 	if got := ListID(cfg); got != "The Region Brief <the-region-brief.news.example.org>" {
 		t.Fatal(got)
+	}
+}
+
+func TestLateArrivalsAndNoRepeats(t *testing.T) {
+	f := newFixture(t, 2)
+	ctx := context.Background()
+	first, err := f.sender.Send(ctx, SendOptions{})
+	if err != nil || first.Sent != 2 {
+		t.Fatalf("first send: %+v, %v", first, err)
+	}
+	// A day later a feed shows an item dated before the first issue ended
+	// (published late), plus the same old story under a tracking URL.
+	f.mu.Lock()
+	f.articles = append(f.articles,
+		digest.Article{ID: "late", Title: "Late patrol report", URL: "https://c.example/late", Source: "C", Published: testNow.Add(-time.Hour), Summary: "Patrol."},
+		digest.Article{ID: "other-guid", Title: "Port to expand", URL: "https://b.example/2?utm_source=x", Source: "B", Published: testNow.Add(-3 * time.Hour)},
+	)
+	f.mu.Unlock()
+	f.sender.o.Now = func() time.Time { return testNow.Add(24 * time.Hour) }
+	second, err := f.sender.Send(ctx, SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Articles != 1 || second.Digest.Topics[0].Articles[0].ID != "late" {
+		t.Fatalf("second issue should carry only the late arrival: %+v", second.Digest.Topics)
+	}
+	if second.Sent != 2 {
+		t.Fatalf("second send: %+v", second)
 	}
 }

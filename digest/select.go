@@ -81,8 +81,9 @@ func dedupeKey(raw string) string {
 // SelectOptions decides which collected articles go into an issue.
 type SelectOptions struct {
 	From, To time.Time // the issue's window: From < Published <= To
-	// Seen reports articles already sent in an earlier issue (nil: none).
-	Seen func(id string) bool
+	// Seen reports whether a key of SeenKeys was recorded by an earlier
+	// issue (nil: nothing was).
+	Seen func(key string) bool
 }
 
 // Select keeps the articles in the window that were not seen before,
@@ -98,7 +99,7 @@ func Select(articles []Article, o SelectOptions) []Article {
 		if !o.To.IsZero() && a.Published.After(o.To) {
 			continue
 		}
-		if o.Seen != nil && o.Seen(a.ID) {
+		if o.Seen != nil && seen(a, o.Seen) {
 			continue
 		}
 		keys := make([]string, 0, 3)
@@ -134,6 +135,29 @@ func Select(articles []Article, o SelectOptions) []Article {
 	}
 	SortByRecency(out)
 	return out
+}
+
+// SeenKeys are the keys under which an issue records an article as sent:
+// its ID and the canonical URLs of it and of every other report of the same
+// story, so that none of them comes back in a later issue.
+func SeenKeys(a Article) []string {
+	keys := []string{a.ID}
+	if a.URL != "" {
+		keys = append(keys, "url:"+dedupeKey(a.URL))
+	}
+	for _, x := range a.Also {
+		if x.URL != "" {
+			keys = append(keys, "url:"+dedupeKey(x.URL))
+		}
+	}
+	return keys
+}
+
+func seen(a Article, isSeen func(string) bool) bool {
+	if a.ID != "" && isSeen(a.ID) {
+		return true
+	}
+	return a.URL != "" && isSeen("url:"+dedupeKey(a.URL))
 }
 
 func completeness(a Article) int {

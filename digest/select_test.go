@@ -56,3 +56,20 @@ func TestSelect(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectSeenByURL(t *testing.T) {
+	sent := Article{ID: "g1", URL: "https://a.org/story", Also: []Also{{Source: "B", URL: "https://b.org/same?utm_medium=rss"}}}
+	keys := map[string]bool{}
+	for _, k := range SeenKeys(sent) {
+		keys[k] = true
+	}
+	later := []Article{
+		{ID: "new-guid", URL: "http://A.org/story/"}, // same article, new GUID
+		{ID: "b-guid", URL: "https://b.org/same"},    // the other outlet's report
+		{ID: "fresh", URL: "https://c.org/fresh"},    // new
+	}
+	got := Select(later, SelectOptions{Seen: func(k string) bool { return keys[k] }})
+	if len(got) != 1 || got[0].ID != "fresh" {
+		t.Fatalf("got %+v", got)
+	}
+}

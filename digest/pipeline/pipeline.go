@@ -88,13 +88,23 @@ func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now 
 	for i := range topics {
 		stories.Rank(topics[i].Articles, so)
 	}
-	if len(unclaimed) > 0 {
-		if cfg.Stories.AutoTopicsEnabled() {
-			topics = append(topics, stories.AutoTopics(unclaimed, so)...)
-		} else {
-			digest.SortByRecency(unclaimed)
-			topics = append(topics, digest.Topic{Name: digest.MoreTopic, Articles: unclaimed})
+	var more []digest.Article
+	if cfg.Stories.AutoTopicsEnabled() && len(unclaimed) >= so.MinTopicArticles {
+		for _, t := range stories.AutoTopics(unclaimed, so) {
+			// A topic named after one or two articles reads like noise
+			// ("84th · Aaberg · Arnholt"): those go to More.
+			if len(t.Articles) < so.MinTopicArticles {
+				more = append(more, t.Articles...)
+				continue
+			}
+			topics = append(topics, t)
 		}
+	} else {
+		more = unclaimed
+	}
+	if len(more) > 0 {
+		digest.SortByRecency(more)
+		topics = append(topics, digest.Topic{Name: digest.MoreTopic, Articles: more})
 	}
 	d.Topics = topics
 	d.Top = stories.Top(articles, so)

@@ -132,7 +132,20 @@ func OptionsFrom(c config.Stories, sources []config.Source, now time.Time) Optio
 		StopWords:       append([]string(nil), c.StopWords...),
 		Seed:            c.Seed,
 		SourceWeights:   w,
-		Now:             now,
+
+		LeadWords:          c.LeadWords,
+		TitleWeight:        c.TitleWeight,
+		CandidateTerms:     c.CandidateTerms,
+		MaxPosting:         c.MaxPosting,
+		ClusterTerms:       c.ClusterTerms,
+		ClusterBodyWords:   c.ClusterBodyWords,
+		MinTopicArticles:   c.MinTopicArticles,
+		SampleSize:         c.SampleSize,
+		Iterations:         c.Iterations,
+		Restarts:           c.Restarts,
+		BoilerplateShare:   c.BoilerplateShare,
+		BoilerplateMinDocs: c.BoilerplateMinDocs,
+		Now:                now,
 	}.withDefaults()
 }
 

@@ -55,6 +55,7 @@ type Newsletter struct {
 	Language      string        `toml:"language"`
 	ListID        string        `toml:"list_id"`
 	Window        time.Duration `toml:"window"`
+	LateArrival   time.Duration `toml:"late_arrival"`
 	MaxPerTopic   int           `toml:"max_per_topic"`
 	SummaryChars  int           `toml:"summary_chars"`
 }
@@ -112,6 +113,19 @@ type Stories struct {
 	Language        string        `toml:"language"`
 	StopWords       []string      `toml:"stop_words"`
 	Seed            int64         `toml:"seed"`
+	// Finer thresholds; zero means the stories package's documented default.
+	LeadWords          int     `toml:"lead_words"`
+	TitleWeight        float64 `toml:"title_weight"`
+	CandidateTerms     int     `toml:"candidate_terms"`
+	MaxPosting         int     `toml:"max_posting"`
+	ClusterTerms       int     `toml:"cluster_terms"`
+	ClusterBodyWords   int     `toml:"cluster_body_words"`
+	MinTopicArticles   int     `toml:"min_topic_articles"`
+	SampleSize         int     `toml:"sample_size"`
+	Iterations         int     `toml:"iterations"`
+	Restarts           int     `toml:"restarts"`
+	BoilerplateShare   float64 `toml:"boilerplate_share"`
+	BoilerplateMinDocs int     `toml:"boilerplate_min_docs"`
 }
 
 // MergeEnabled reports whether the same story from several sources is merged.

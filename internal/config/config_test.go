@@ -50,7 +50,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	lines := keyLines(string(data))
 	for _, key := range []string{
 		"newsletter.title", "newsletter.description", "newsletter.from", "newsletter.reply_to", "newsletter.base_url",
-		"newsletter.postal_address", "newsletter.language", "newsletter.list_id", "newsletter.window",
+		"newsletter.postal_address", "newsletter.language", "newsletter.list_id", "newsletter.window", "newsletter.late_arrival",
 		"newsletter.max_per_topic", "newsletter.summary_chars",
 		"editions.name", "editions.schedule", "editions.timezone", "editions.skip_if_empty", "editions.description",
 		"sources.name", "sources.path", "sources.weight", "sources.timeout", "sources.max_bytes",
@@ -58,7 +58,10 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		"collect.concurrency", "collect.timeout", "collect.max_bytes", "collect.user_agent",
 		"stories.merge", "stories.merge_threshold", "stories.auto_topics", "stories.min_topics", "stories.max_topics",
 		"stories.label_terms", "stories.top_stories", "stories.top_min_sources", "stories.recency_half_life",
-		"stories.language", "stories.stop_words", "stories.seed",
+		"stories.language", "stories.stop_words", "stories.seed", "stories.lead_words", "stories.title_weight",
+		"stories.candidate_terms", "stories.max_posting", "stories.cluster_terms", "stories.cluster_body_words",
+		"stories.min_topic_articles", "stories.sample_size", "stories.iterations", "stories.restarts",
+		"stories.boilerplate_share", "stories.boilerplate_min_docs",
 		"theme.accent_color", "theme.logo_url", "theme.logo_alt", "theme.footer_text", "theme.templates_dir",
 		"theme.max_html_bytes", "theme.web_url",
 		"smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password_env", "smtp.concurrency", "smtp.rate",

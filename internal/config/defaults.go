@@ -5,6 +5,7 @@ import "time"
 // Defaults, named so the docs, the example config and the tests agree.
 const (
 	DefaultWindow          = 7 * 24 * time.Hour
+	DefaultLateArrival     = 48 * time.Hour
 	DefaultMaxPerTopic     = 10
 	DefaultSummaryChars    = 280
 	DefaultCollectWorkers  = 16
@@ -45,6 +46,7 @@ const (
 func (c *Config) applyDefaults() {
 	n := &c.Newsletter
 	setDur(&n.Window, DefaultWindow)
+	setDur(&n.LateArrival, DefaultLateArrival)
 	setInt(&n.MaxPerTopic, DefaultMaxPerTopic)
 	setInt(&n.SummaryChars, DefaultSummaryChars)
 	setStr(&n.Language, "en")

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -92,6 +93,9 @@ func (c *Config) Validate() error {
 	if n.Window < 0 {
 		bad("newsletter.window", "must be positive")
 	}
+	if n.LateArrival < 0 {
+		bad("newsletter.late_arrival", "must not be negative")
+	}
 	if n.MaxPerTopic < 0 {
 		bad("newsletter.max_per_topic", "must be positive")
 	}
@@ -106,14 +110,16 @@ func (c *Config) Validate() error {
 			bad(key+".name", "%q is used twice", e.Name)
 		}
 		seen[e.Name] = true
+		tzOK := true
 		if e.Timezone != "" {
 			if _, err := time.LoadLocation(e.Timezone); err != nil {
 				bad(key+".timezone", "unknown time zone %q", e.Timezone)
+				tzOK = false
 			}
 		}
 		if e.Schedule == "" {
 			bad(key+".schedule", "is required (cron, e.g. \"0 7 * * MON\" or \"@daily\")")
-		} else if _, err := ParseSchedule(c.Spec(e), ""); err != nil {
+		} else if _, err := ParseSchedule(c.Spec(e), ""); err != nil && tzOK {
 			bad(key+".schedule", "bad cron expression %q: %v", e.Schedule, err)
 		}
 	}
@@ -172,6 +178,19 @@ func (c *Config) Validate() error {
 	}
 	if st.MinTopics < 1 || st.MaxTopics < st.MinTopics {
 		bad("stories.max_topics", "need 1 <= min_topics (%d) <= max_topics (%d)", st.MinTopics, st.MaxTopics)
+	}
+	for key, v := range map[string]int{"lead_words": st.LeadWords, "candidate_terms": st.CandidateTerms, "max_posting": st.MaxPosting,
+		"cluster_terms": st.ClusterTerms, "cluster_body_words": st.ClusterBodyWords, "min_topic_articles": st.MinTopicArticles,
+		"sample_size": st.SampleSize, "iterations": st.Iterations, "restarts": st.Restarts, "boilerplate_min_docs": st.BoilerplateMinDocs} {
+		if v < 0 {
+			bad("stories."+key, "must not be negative")
+		}
+	}
+	if st.TitleWeight < 0 {
+		bad("stories.title_weight", "must not be negative")
+	}
+	if st.BoilerplateShare < 0 || st.BoilerplateShare > 1 {
+		bad("stories.boilerplate_share", "must be in [0, 1]")
 	}
 	if st.TopStories < 0 {
 		bad("stories.top_stories", "must not be negative")
@@ -236,6 +255,7 @@ func (c *Config) Validate() error {
 	}
 
 	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return errs
 	}
 	return nil

@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/internal/config"
+)
+
+// TestBuildExample runs the whole pipeline on the bundled example articles
+// plus two feeds served over HTTP, one of them broken.
+func TestBuildExample(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/good.xml", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<?xml version="1.0"?><rss version="2.0"><channel><title>Coast Wire</title><link>https://coast.example/</link>
+<item><title>Ferry timetable changes for winter</title><link>/ferry</link><guid>coast-1</guid><pubDate>Mon, 23 Nov 2026 08:00:00 GMT</pubDate><description>&lt;p&gt;The winter timetable starts in December.&lt;/p&gt;</description></item>
+</channel></rss>`)
+	})
+	mux.HandleFunc("/broken.xml", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<rss><channel><item><title>cut off`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	examples, _ := filepath.Abs("../../examples/articles")
+	src := fmt.Sprintf(`
+[newsletter]
+from = "Brief <brief@example.org>"
+base_url = "https://news.example.org"
+window = "87600h"
+[[sources]]
+name = "Local notes"
+path = %q
+[[sources]]
+name = "Coast Wire"
+url = "%s/good.xml"
+[[sources]]
+name = "Broken feed"
+url = "%s/broken.xml"
+[[topics]]
+name = "Security"
+keywords = ["militants", "patrols"]
+[[topics]]
+name = "Economy"
+keywords = ["inflation", "port"]
+`, examples, srv.URL, srv.URL)
+	cfg, err := config.Parse("t.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Build(context.Background(), cfg, Options{To: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)})
+
+	names := []string{}
+	byName := map[string]digest.Topic{}
+	for _, tp := range d.Topics {
+		names = append(names, tp.Name)
+		byName[tp.Name] = tp
+	}
+	if len(names) < 3 || names[0] != "Security" || names[1] != "Economy" {
+		t.Fatalf("topics %q: want rule topics first, in config order", names)
+	}
+	for _, tp := range d.Topics[2:] {
+		if !tp.Auto && tp.Name != digest.MoreTopic {
+			t.Fatalf("topic %q after the rules is neither automatic nor More", tp.Name)
+		}
+		if tp.Auto && (len(tp.Articles) < 3 || strings.Contains(tp.Name, "Cluster")) {
+			t.Fatalf("automatic topic %q with %d articles", tp.Name, len(tp.Articles))
+		}
+	}
+	// 7 example articles, two of them one story, plus the feed's one item:
+	// every story is somewhere, once.
+	if got := d.Count(); got != 7 {
+		t.Fatalf("%d stories in the topics, want 7", got)
+	}
+	sec := byName["Security"]
+	if len(sec.Articles) != 1 || len(sec.Articles[0].Also) != 1 {
+		t.Fatalf("the checkpoint story told by two outlets should be one story with one 'also': %+v", sec.Articles)
+	}
+	if len(d.Top) == 0 || d.Top[0].Title != sec.Articles[0].Title {
+		t.Fatalf("top stories %+v", d.Top)
+	}
+	var ferry *digest.Article
+	for _, tp := range d.Topics {
+		for i, a := range tp.Articles {
+			if strings.HasPrefix(a.Title, "Ferry") {
+				ferry = &tp.Articles[i]
+			}
+		}
+	}
+	if ferry == nil || ferry.URL != "https://coast.example/ferry" || ferry.Summary != "The winter timetable starts in December." {
+		t.Fatalf("feed article: %+v", ferry)
+	}
+	if len(d.Errors) != 1 || d.Errors[0].Source != "Broken feed" {
+		t.Fatalf("errors %+v: want the broken feed reported by name", d.Errors)
+	}
+}
