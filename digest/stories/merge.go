@@ -176,10 +176,14 @@ func Merge(articles []digest.Article, opts Options) []digest.Article {
 	return out
 }
 
-// completeness prefers a report with a body, then one with a summary, then
-// the longer text.
+// completeness prefers a report readers can open (a web link; article
+// files may only have a file:// URL), then one with a body, then one with a
+// summary, then the longer text.
 func completeness(a *digest.Article) int {
 	score := len(a.Title) + min(len(a.Summary), 2000) + min(len(a.Body), 20000)
+	if strings.HasPrefix(a.URL, "https://") || strings.HasPrefix(a.URL, "http://") {
+		score += 1 << 22
+	}
 	if strings.TrimSpace(a.Summary) != "" {
 		score += 1 << 20
 	}

@@ -281,3 +281,18 @@ func TestBoilerplateIgnored(t *testing.T) {
 		}
 	}
 }
+
+func TestRepresentativePrefersWebLink(t *testing.T) {
+	body := "Police and army units began joint patrols on the roads around the city on Friday after militants attacked a border checkpoint east of the city and wounded two guards."
+	arts := []digest.Article{
+		{ID: "file", Title: "Joint patrols stepped up after militants attack checkpoint", URL: "file:///articles/patrols.txt", Source: "Courier", SourceName: "notes", Body: body + " The attackers fled towards the hills, where security forces say a small cell hides."},
+		{ID: "web", Title: "Army and police patrol roads after checkpoint attack", URL: "https://daily.example/patrols", Source: "Daily", SourceName: "notes", Summary: body},
+	}
+	got := Merge(arts, Options{})
+	if len(got) != 1 {
+		t.Fatalf("not merged: %d stories", len(got))
+	}
+	if got[0].ID != "web" || len(got[0].Also) != 1 || got[0].Also[0].Source != "Courier" {
+		t.Fatalf("representative %q (also %+v): want the one with a web link", got[0].ID, got[0].Also)
+	}
+}
