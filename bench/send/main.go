@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +45,9 @@ func main() {
 	n := flag.Int("n", 20000, "subscribers for the throughput comparison")
 	conc := flag.Int("conc", 4, "SMTP connections")
 	dry := flag.String("dryrun", "100000,1000000", "subscriber counts for the dry-run memory check (empty: skip)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the digest send to this file")
 	flag.Parse()
+	profile = *cpuprofile
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "digest-bench-")
 	if err != nil {
@@ -108,6 +111,9 @@ func main() {
 			size, secs, perM, perM/base, float64(ru.Maxrss)/1024)
 	}
 }
+
+// profile names the CPU profile file; set once from the flag in main.
+var profile string
 
 func writeConfig(dir string, srv *smtptest.Server, conc int) string {
 	articles, _ := filepath.Abs("examples/articles")
@@ -186,6 +192,14 @@ func sendWithDigest(ctx context.Context, cfg *config.Config, st *store.DB, srv *
 		},
 	})
 	before := srv.Len()
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			panic(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	sum, err := s.Send(ctx, delivery.SendOptions{})
 	if err != nil {

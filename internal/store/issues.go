@@ -326,12 +326,15 @@ func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
 			return fmt.Errorf("store: mark delivery %d: invalid status %q", m.DeliveryID, m.Status)
 		}
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, error = ?, attempts = ?, updated = ?
+	db.markOnce.Do(func() {
+		db.mark, db.markErr = db.w.PrepareContext(context.WithoutCancel(ctx), `UPDATE deliveries SET status = ?, error = ?, attempts = ?, updated = ?
 			WHERE id = ? AND status != 'sent'`)
-		if err != nil {
-			return err
-		}
+	})
+	if db.markErr != nil {
+		return fmt.Errorf("store: mark deliveries: prepare: %w", db.markErr)
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		st := tx.StmtContext(ctx, db.mark)
 		defer st.Close()
 		now := time.Now()
 		for _, m := range marks {

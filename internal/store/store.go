@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -89,6 +90,13 @@ const busyTimeout = 10 * time.Second
 type DB struct {
 	w *sql.DB // exactly one connection: every write goes through it
 	r *sql.DB // read-only pool
+
+	// mark is prepared once on the writer: delivery marks are the hot
+	// write path, and compiling the statement per commit would add to the
+	// time a sent message waits to be recorded.
+	markOnce sync.Once
+	mark     *sql.Stmt
+	markErr  error
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
@@ -150,6 +158,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // Close closes both pools. The writer goes last so that its close
 // checkpoints the WAL into the main file.
 func (db *DB) Close() error {
+	if db.mark != nil {
+		db.mark.Close()
+	}
 	errR := db.r.Close()
 	errW := db.w.Close()
 	if err := errors.Join(errR, errW); err != nil {
