@@ -29,6 +29,7 @@ import (
 
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/digest/stories"
+	"github.com/digest-newsletter/digest/digest/stories/eval"
 )
 
 var (
@@ -141,7 +142,7 @@ func quality(items []item, opts stories.Options, verbose bool) (nmi, purity floa
 			fmt.Printf("  topic %-45q %4d articles %v\n", t.Name, len(t.Articles), cats)
 		}
 	}
-	nmi, purity = scores(truth, pred)
+	nmi, purity = eval.NMIPurity(truth, pred)
 	if verbose {
 		fmt.Printf("automatic topics (seed %d): %d topics in %v; NMI %.3f (target >= 0.6), purity %.3f (target >= 0.8)\n",
 			max(opts.Seed, 1), len(topics), el.Round(time.Millisecond), nmi, purity)
@@ -521,40 +522,6 @@ func dropSentences(text string, keep float64, rng *rand.Rand) string {
 		out[i] = ss[x]
 	}
 	return strings.Join(out, " ")
-}
-
-// scores returns normalised mutual information (arithmetic mean) and purity.
-func scores(truth, pred []string) (nmi, purity float64) {
-	n := float64(len(truth))
-	joint := map[[2]string]float64{}
-	ct, cp := map[string]float64{}, map[string]float64{}
-	for i := range truth {
-		joint[[2]string{truth[i], pred[i]}]++
-		ct[truth[i]]++
-		cp[pred[i]]++
-	}
-	h := func(m map[string]float64) float64 {
-		var s float64
-		for _, c := range m {
-			s -= c / n * math.Log(c/n)
-		}
-		return s
-	}
-	var mi float64
-	best := map[string]float64{}
-	for k, c := range joint {
-		mi += c / n * math.Log(c*n/(ct[k[0]]*cp[k[1]]))
-		best[k[1]] = max(best[k[1]], c)
-	}
-	var correct float64
-	for _, c := range best {
-		correct += c
-	}
-	den := (h(ct) + h(cp)) / 2
-	if den == 0 {
-		return 1, correct / n
-	}
-	return mi / den, correct / n
 }
 
 func readArticles(path string) ([]item, error) {

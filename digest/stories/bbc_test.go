@@ -2,7 +2,7 @@ package stories
 
 import (
 	"encoding/csv"
-	"math"
+	"github.com/digest-newsletter/digest/digest/stories/eval"
 	"os"
 	"path/filepath"
 	"testing"
@@ -65,7 +65,7 @@ func TestBBCQuality(t *testing.T) {
 				pred = append(pred, tp.Name)
 			}
 		}
-		nmi, purity := nmiPurity(truth, pred)
+		nmi, purity := eval.NMIPurity(truth, pred)
 		t.Logf("%d topics, NMI %.3f, purity %.3f", len(topics), nmi, purity)
 		if nmi < 0.6 || purity < 0.8 {
 			t.Errorf("NMI %.3f (want >= 0.6), purity %.3f (want >= 0.8)", nmi, purity)
@@ -99,35 +99,4 @@ func TestBBCQuality(t *testing.T) {
 			t.Errorf("%d merges beyond the listed pairs", extra)
 		}
 	})
-}
-
-// nmiPurity compares a clustering with labels: normalised mutual
-// information (arithmetic mean of entropies) and purity.
-func nmiPurity(truth, pred []string) (nmi, purity float64) {
-	n := float64(len(truth))
-	joint := map[[2]string]float64{}
-	ct, cp := map[string]float64{}, map[string]float64{}
-	for i := range truth {
-		joint[[2]string{truth[i], pred[i]}]++
-		ct[truth[i]]++
-		cp[pred[i]]++
-	}
-	h := func(m map[string]float64) float64 {
-		var s float64
-		for _, c := range m {
-			s -= c / n * math.Log(c/n)
-		}
-		return s
-	}
-	var mi float64
-	best := map[string]float64{}
-	for k, c := range joint {
-		mi += c / n * math.Log(c*n/(ct[k[0]]*cp[k[1]]))
-		best[k[1]] = max(best[k[1]], c)
-	}
-	var correct float64
-	for _, c := range best {
-		correct += c
-	}
-	return mi / ((h(ct) + h(cp)) / 2), correct / n
 }
