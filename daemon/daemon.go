@@ -101,6 +101,7 @@ type Daemon struct {
 	now                       func() time.Time
 	eds                       []edition
 	ttl, grace, shutdownGrace time.Duration
+	retry                     time.Duration
 	metrics                   *Metrics
 
 	mu      sync.Mutex
@@ -134,6 +135,7 @@ func New(o Options) (*Daemon, error) {
 		ttl:           orDefault(cfg.Daemon.LeaseTTL, config.DefaultLeaseTTL),
 		grace:         orDefault(cfg.Daemon.Grace, config.DefaultGrace),
 		shutdownGrace: orDefault(cfg.Daemon.ShutdownGrace, config.DefaultShutdownGrace),
+		retry:         orDefault(cfg.Daemon.RetryInterval, config.DefaultRetryInterval),
 		entries:       map[string]cron.EntryID{},
 		lastRun:       map[string]RunInfo{},
 	}
@@ -412,6 +414,29 @@ func (d *Daemon) schedule(ctx context.Context) error {
 			job.Run()
 		}()
 	}
+	// Deliveries that failed temporarily (the relay was down, 4xx) leave
+	// the issue unfinished; retry them every retry interval rather than at
+	// the next slot, which may be a week away. Same wrapped job again, so a
+	// retry never overlaps a scheduled run of the edition.
+	catchUp.Add(1)
+	go func() {
+		defer catchUp.Done()
+		t := time.NewTicker(d.retry)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, e := range d.eds {
+					if ctx.Err() != nil {
+						return
+					}
+					c.Entry(ids[e.name]).WrappedJob.Run()
+				}
+			}
+		}
+	}()
 	c.Start()
 	d.updateNextMetrics()
 

@@ -635,3 +635,28 @@ func TestLeaderTasksRunOnlyWhileLeading(t *testing.T) {
 		t.Fatal("b's task did not start after a stopped")
 	}
 }
+
+// TestUnfinishedIssueRetried: an issue left unfinished by temporary
+// failures is resumed every retry interval, not only at the next slot.
+func TestUnfinishedIssueRetried(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	if _, err := st.CreateIssue(ctx, store.Issue{Edition: "daily", Status: store.IssueSending, WindowTo: time.Now(), Created: time.Now()}, "daily"); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	rec.fn = func(ctx context.Context, n int, edition string, slot time.Time) (delivery.Summary, error) {
+		// Still failing temporarily: the issue stays open.
+		return delivery.Summary{Edition: edition, Issue: 1, Resumed: true, FailedTemporary: 1}, nil
+	}
+	cfg := testConfig("0 7 1 1 *") // far away: only catch-up and retries run
+	cfg.Daemon.RetryInterval = 50 * time.Millisecond
+	d := newDaemon(t, cfg, st, rec.send("a"), "a", nil, nil)
+	stop := start(t, d)
+	rec.next(t, 5*time.Second) // the start-up resume
+	rec.next(t, 5*time.Second) // a retry
+	rec.next(t, 5*time.Second) // and another
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

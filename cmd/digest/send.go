@@ -78,6 +78,11 @@ sent; --out DIR writes each message as an .eml file and a preview.html.`,
 			} else {
 				printSummary(g.stdout, sum)
 			}
+			if err == nil && sum.FailedTemporary > 0 {
+				// Cron users need a failing exit to notice a relay that
+				// was down; the ledger keeps these for the next run.
+				err = fmt.Errorf("send: %d deliveries failed temporarily and wait for the next run (digest send again to retry)", sum.FailedTemporary)
+			}
 			return err
 		},
 	}

@@ -218,6 +218,7 @@ type Daemon struct {
 	Grace         time.Duration `toml:"grace"`
 	LeaseTTL      time.Duration `toml:"lease_ttl"`
 	ShutdownGrace time.Duration `toml:"shutdown_grace"`
+	RetryInterval time.Duration `toml:"retry_interval"`
 	Metrics       *bool         `toml:"metrics"`
 }
 

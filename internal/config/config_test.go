@@ -72,7 +72,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		"store.path",
 		"server.listen", "server.secret_env", "server.trust_proxy", "server.confirm_ttl", "server.unsubscribe_ttl",
 		"server.pending_ttl", "server.rate_per_ip", "server.rate_window", "server.confirm_every", "server.consent_text",
-		"daemon.timezone", "daemon.grace", "daemon.lease_ttl", "daemon.shutdown_grace",
+		"daemon.timezone", "daemon.grace", "daemon.lease_ttl", "daemon.shutdown_grace", "daemon.retry_interval",
 		"inbound.imap_host", "inbound.port", "inbound.tls", "inbound.username", "inbound.password_env", "inbound.mailbox",
 		"inbound.done_mailbox", "inbound.address", "inbound.bounce_address", "inbound.poll_interval",
 	} {

@@ -39,6 +39,7 @@ const (
 	DefaultGrace           = 6 * time.Hour
 	DefaultLeaseTTL        = 30 * time.Second
 	DefaultShutdownGrace   = 20 * time.Second
+	DefaultRetryInterval   = 10 * time.Minute
 	DefaultPollInterval    = 5 * time.Minute
 	DefaultConsentText     = "I want to receive this newsletter by email. I can unsubscribe at any time with one click."
 )
@@ -127,6 +128,7 @@ func (c *Config) applyDefaults() {
 	setDur(&dm.Grace, DefaultGrace)
 	setDur(&dm.LeaseTTL, DefaultLeaseTTL)
 	setDur(&dm.ShutdownGrace, DefaultShutdownGrace)
+	setDur(&dm.RetryInterval, DefaultRetryInterval)
 
 	in := &c.Inbound
 	setInt(&in.Port, 993)
