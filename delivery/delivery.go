@@ -260,15 +260,11 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 // prerender renders every distinct topic set among the edition's
 // subscribers before the issue is frozen.
 func (s *Sender) prerender(ctx context.Context, v *variants, edition string) error {
-	def := s.o.Config.Editions[0].Name
 	if _, err := v.get(nil); err != nil {
 		return err
 	}
 	keys := map[string]bool{"": true}
-	return s.o.Store.EachSubscriber(ctx, store.Filter{Status: store.StatusConfirmed}, func(sub store.Subscriber) error {
-		if !(sub.Edition == edition || (sub.Edition == "" && edition == def)) {
-			return nil
-		}
+	return s.o.Store.EachSubscriber(ctx, s.editionFilter(edition), func(sub store.Subscriber) error {
 		if k, _ := v.key(sub.Topics); !keys[k] {
 			keys[k] = true
 			_, err := v.get(sub.Topics)
@@ -276,6 +272,13 @@ func (s *Sender) prerender(ctx context.Context, v *variants, edition string) err
 		}
 		return nil
 	})
+}
+
+// editionFilter selects the confirmed subscribers of an edition, those
+// with no edition counting as members of the first (default) one: the same
+// rule the store applies when it creates an issue's ledger.
+func (s *Sender) editionFilter(edition string) store.Filter {
+	return store.Filter{Status: store.StatusConfirmed, Edition: edition, DefaultEdition: s.o.Config.Editions[0].Name}
 }
 
 func (s *Sender) seenFunc(ctx context.Context) func(string) bool {
@@ -521,13 +524,8 @@ func (s *Sender) dryRun(ctx context.Context, issue store.Issue, d *digest.Digest
 		}
 		return nil
 	}
-	cfg := s.o.Config
 	if s.o.Store != nil {
-		def := cfg.Editions[0].Name
-		err := s.o.Store.EachSubscriber(ctx, store.Filter{Status: store.StatusConfirmed}, func(sub store.Subscriber) error {
-			if !(sub.Edition == sum.Edition || (sub.Edition == "" && sum.Edition == def)) {
-				return nil
-			}
+		err := s.o.Store.EachSubscriber(ctx, s.editionFilter(sum.Edition), func(sub store.Subscriber) error {
 			return emit(recipient{subscriberID: sub.ID, email: sub.Email, name: sub.Name, topics: sub.Topics})
 		})
 		if err != nil {
