@@ -121,10 +121,10 @@ func (k shapeChecker) slice(v any, t reflect.Type, key string) bool {
 // Every duration key has a default that zero would silently replace, so 0
 // is refused rather than read as "off".
 func (k shapeChecker) duration(v any, key string) bool {
-	const units = `a duration needs a unit: "500ms", "30s", "15m", "1h30m"`
+	const units = `units: ms, s, m, h; e.g. "1h30m"`
 	switch x := v.(type) {
 	case int64:
-		k.bad(key, "%d has no unit: write \"%ds\" if you mean seconds (%s)", x, x, units)
+		k.bad(key, "%d has no unit: write a string with one, such as \"%ds\" or \"%dm\" (%s)", x, x, x, units)
 		return false
 	case float64:
 		k.bad(key, "%v has no unit: write it in quotes with a unit (%s)", x, units)
@@ -133,7 +133,7 @@ func (k shapeChecker) duration(v any, key string) bool {
 		d, err := time.ParseDuration(strings.TrimSpace(x))
 		switch {
 		case err != nil && isNumber(x):
-			k.bad(key, "%q has no unit: write \"%ss\" if you mean seconds (%s)", x, strings.TrimSpace(x), units)
+			k.bad(key, "%q has no unit: write \"%ss\" or \"%sm\" (%s)", x, strings.TrimSpace(x), strings.TrimSpace(x), units)
 		case err != nil:
 			k.bad(key, "%q is not a duration (%s)", x, units)
 		case d == 0:

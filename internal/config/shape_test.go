@@ -51,8 +51,8 @@ func TestEveryDurationNeedsAUnit(t *testing.T) {
 			}
 		}
 		for value, want := range map[string]string{
-			`30`:      `30 has no unit: write "30s"`,
-			`"30"`:    `"30" has no unit: write "30s"`,
+			`30`:      `30 has no unit: write a string with one, such as "30s"`,
+			`"30"`:    `"30" has no unit: write "30s" or "30m"`,
 			`1.5`:     `1.5 has no unit`,
 			`"0"`:     `must be more than 0`,
 			`"0s"`:    `must be more than 0`,
