@@ -19,7 +19,10 @@ import (
 // The keys at fault are pruned from the tree, so the rest still decodes and
 // is validated, and one run of `digest config check` lists every problem.
 //
-// A new key needs nothing here: its field's type is its rule.
+// A new key needs nothing here: its field's type is its rule. A duration
+// is refused at 0, since applyDefaults reads 0 as "not set"; a duration
+// field where 0 means "off" says so with the tag `zero:"off"` (and its
+// default must then not replace it).
 
 var durationType = reflect.TypeFor[time.Duration]()
 
@@ -44,7 +47,12 @@ func (k shapeChecker) table(m map[string]any, t reflect.Type, path string) {
 			delete(m, name)
 			continue
 		}
-		if !k.value(m[name], f, key) {
+		if f.Type == durationType {
+			ok = k.duration(m[name], key, f.Tag.Get("zero") == "off")
+		} else {
+			ok = k.value(m[name], f.Type, key)
+		}
+		if !ok {
 			delete(m, name)
 		}
 	}
@@ -53,8 +61,8 @@ func (k shapeChecker) table(m map[string]any, t reflect.Type, path string) {
 // value reports whether v can be decoded into a t; when it cannot, it says
 // why.
 func (k shapeChecker) value(v any, t reflect.Type, key string) bool {
-	if t == durationType {
-		return k.duration(v, key)
+	if t == durationType { // in an array
+		return k.duration(v, key, false)
 	}
 	var ok bool
 	var want string
@@ -117,10 +125,9 @@ func (k shapeChecker) slice(v any, t reflect.Type, key string) bool {
 	return ok || t.Elem().Kind() == reflect.Struct
 }
 
-// duration accepts a string with a unit ("30s", "1h30m"), above zero.
-// Every duration key has a default that zero would silently replace, so 0
-// is refused rather than read as "off".
-func (k shapeChecker) duration(v any, key string) bool {
+// duration accepts a string with a unit ("30s", "1h30m"), above zero
+// unless zeroOff (then "0" is allowed and means off).
+func (k shapeChecker) duration(v any, key string, zeroOff bool) bool {
 	const units = `units: ms, s, m, h; e.g. "1h30m"`
 	switch x := v.(type) {
 	case int64:
@@ -136,6 +143,8 @@ func (k shapeChecker) duration(v any, key string) bool {
 			k.bad(key, "%q has no unit: write \"%ss\" or \"%sm\" (%s)", x, strings.TrimSpace(x), strings.TrimSpace(x), units)
 		case err != nil:
 			k.bad(key, "%q is not a duration (%s)", x, units)
+		case d == 0 && zeroOff:
+			return true
 		case d == 0:
 			k.bad(key, "%q: must be more than 0 (leave the key out for the default)", x)
 		case d < 0:
@@ -154,23 +163,23 @@ func isNumber(s string) bool {
 	return err == nil
 }
 
-// tomlFields maps the toml tag of each field of struct t to its type.
-func tomlFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
+// tomlFields maps the toml tag of each field of struct t to the field.
+func tomlFields(t reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
 		if !f.IsExported() || name == "-" || name == "" {
 			continue
 		}
-		out[name] = f.Type
+		out[name] = f
 	}
 	return out
 }
 
 // suggest names the known key closest to an unknown one: a typo is the
 // usual cause.
-func suggest(name string, fields map[string]reflect.Type) string {
+func suggest(name string, fields map[string]reflect.StructField) string {
 	best, bestD := "", 3
 	for f := range fields {
 		if d := editDistance(name, f); d < bestD || d == bestD && best != "" && f < best {

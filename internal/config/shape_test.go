@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -16,7 +17,8 @@ import (
 func durationKeys() [][3]string {
 	var out [][3]string
 	ct := reflect.TypeFor[Config]()
-	for name, ft := range tomlFields(ct) {
+	for name, f := range tomlFields(ct) {
+		ft := f.Type
 		array := ""
 		if ft.Kind() == reflect.Slice {
 			ft, array = ft.Elem(), "array"
@@ -24,8 +26,8 @@ func durationKeys() [][3]string {
 		if ft.Kind() != reflect.Struct {
 			continue
 		}
-		for key, kt := range tomlFields(ft) {
-			if kt == durationType {
+		for key, kf := range tomlFields(ft) {
+			if kf.Type == durationType && kf.Tag.Get("zero") != "off" {
 				out = append(out, [3]string{name, key, array})
 			}
 		}
@@ -175,5 +177,22 @@ func TestErrorsUnwrap(t *testing.T) {
 	}
 	if got := e.Error(); !strings.HasPrefix(got, "config: ") || !strings.Contains(got, "nope.toml: ") {
 		t.Errorf("missing file reads %q", got)
+	}
+}
+
+// A duration field tagged zero:"off" takes "0" (off); the others refuse it.
+func TestZeroOffTag(t *testing.T) {
+	type section struct {
+		Off time.Duration `toml:"off" zero:"off"`
+		On  time.Duration `toml:"on"`
+	}
+	var errs Errors
+	tree := map[string]any{"off": "0s", "on": "0s"}
+	shapeChecker{bad: (&Config{}).collector(&errs)}.table(tree, reflect.TypeFor[section](), "s")
+	if len(errs) != 1 || errs[0].Key != "s.on" {
+		t.Fatalf("got %v, want one problem, at s.on", errs)
+	}
+	if _, kept := tree["off"]; !kept {
+		t.Fatal(`"off" = "0s" was pruned`)
 	}
 }
