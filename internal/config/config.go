@@ -8,7 +8,9 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"slices"
@@ -248,9 +250,9 @@ func (i Inbound) Password() string {
 
 // Load reads, decodes, defaults and validates the config at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := read(path)
 	if err != nil {
-		return nil, &Error{File: path, Err: err}
+		return nil, err
 	}
 	return Parse(path, data)
 }
@@ -271,9 +273,9 @@ func Parse(path string, data []byte) (*Config, error) {
 // order; the config is nil only when the file cannot be read or is not
 // TOML, and must not be used to run anything when there are problems.
 func Check(path string) (*Config, Errors) {
-	data, err := os.ReadFile(path)
+	data, err := read(path)
 	if err != nil {
-		return nil, Errors{{File: path, Err: err}}
+		return nil, Errors{err}
 	}
 	c, errs := parse(path, data)
 	if c != nil {
@@ -281,6 +283,19 @@ func Check(path string) (*Config, Errors) {
 		errs.sort()
 	}
 	return c, errs
+}
+
+// read reads the config file; its error names the file once
+// ("config: c.toml: no such file or directory").
+func read(path string) ([]byte, *Error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return nil, &Error{File: path, Err: err}
+	}
+	return data, nil
 }
 
 // parse runs every step that can find problems and returns them all: a

@@ -118,3 +118,14 @@ tls = "ssl"
 		t.Fatalf("config.example.toml: %v", errs)
 	}
 }
+
+// A bad daemon.timezone is reported once, not again for each edition that
+// inherits it.
+func TestBadDaemonTimezoneOnce(t *testing.T) {
+	src := minimal + "\n[[editions]]\nname = \"a\"\nschedule = \"@daily\"\n[[editions]]\nname = \"b\"\nschedule = \"0 7 * * *\"\n[daemon]\ntimezone = \"Mars/Base\"\n"
+	_, err := Parse("c.toml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Key != "daemon.timezone" {
+		t.Fatalf("got %v, want one problem at daemon.timezone", err)
+	}
+}

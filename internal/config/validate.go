@@ -99,6 +99,8 @@ func (c *Config) checkEditions(bad problemf) {
 				bad(key+".timezone", "unknown time zone %q", e.Timezone)
 				tzOK = false
 			}
+		} else if _, err := time.LoadLocation(c.Daemon.Timezone); err != nil {
+			tzOK = false // reported at daemon.timezone, not again for each edition
 		}
 		if e.Schedule == "" {
 			bad(key+".schedule", "is required (cron, e.g. \"0 7 * * MON\" or \"@daily\")")
