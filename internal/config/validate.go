@@ -243,6 +243,12 @@ func (c *Config) Validate() error {
 	if c.Server.UnsubscribeTTL < 60*24*time.Hour {
 		bad("server.unsubscribe_ttl", "must be at least 60 days (1440h): unsubscribe links in old digests must keep working")
 	}
+	if w := c.Server.Welcome; w != "latest" && w != "none" {
+		bad("server.welcome", "must be \"latest\" or \"none\", got %q", w)
+	}
+	if c.Server.ConfirmationsPerHour < 0 {
+		bad("server.confirmations_per_hour", "must not be negative")
+	}
 	if in := c.Inbound; in.IMAPHost != "" {
 		switch in.TLS {
 		case "none", "starttls", "tls":
