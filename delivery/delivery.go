@@ -73,8 +73,8 @@ type Options struct {
 	// (no secret) only a dry run works.
 	Links  *links.Builder
 	Build  BuildFunc
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Logger *slog.Logger
+	Now    func() time.Time
 	// Progress, when set, is called after every mark with the running summary.
 	Progress func(Summary)
 	// BounceMailto builds the List-Unsubscribe mailto for a subscriber; nil: none.
@@ -322,7 +322,9 @@ type recipient struct {
 	topics       []string
 }
 
-func (rc recipient) subject() links.Subject { return links.Subject{ID: rc.subscriberID, Stamp: rc.stamp} }
+func (rc recipient) subject() links.Subject {
+	return links.Subject{ID: rc.subscriberID, Stamp: rc.stamp}
+}
 
 // variants renders each distinct topic set once per issue.
 type variants struct {

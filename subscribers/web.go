@@ -209,4 +209,3 @@ func isTooLarge(err error) bool {
 	var mb *http.MaxBytesError
 	return errors.As(err, &mb)
 }
-

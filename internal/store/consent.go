@@ -61,4 +61,3 @@ func (db *DB) ConsentEvents(ctx context.Context, subscriberID int64) ([]ConsentE
 	}
 	return evs, nil
 }
-

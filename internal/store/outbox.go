@@ -129,8 +129,10 @@ func (db *DB) ClaimOutbox(ctx context.Context, c Claim) ([]OutboxMail, error) {
 					return err
 				}
 				ids = append(ids, got...)
-				if err := setBudgetTAT(ctx, tx, b.Name, gcraAdvance(tat, c.Now, b, len(got))); err != nil {
-					return err
+				if len(got) > 0 {
+					if err := setBudgetTAT(ctx, tx, b.Name, gcraAdvance(tat, c.Now, b, len(got))); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
