@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 )
 
 // chromiumPath finds a Chromium or Chrome binary: $DIGEST_CHROMIUM, then
@@ -160,7 +161,7 @@ func TestBrowserSubscribe(t *testing.T) {
 
 			// The pages behind the links in every digest.
 			if err := chromedp.Do(tab,
-				chromedp.Navigate(e.srv.URL+"/preferences?token="+e.tokens.Sign(PurposePreferences, s.ID)),
+				chromedp.Navigate(e.srv.URL+"/preferences?token="+e.sign(links.PurposePreferences, s)),
 				chromedp.WaitVisible(chromedp.ID("topic-0")),
 			); err != nil {
 				t.Fatal(err)
@@ -168,7 +169,7 @@ func TestBrowserSubscribe(t *testing.T) {
 			noOverflow(t, tab, "preferences page")
 			shoot(t, tab, fmt.Sprintf("preferences-%d", width))
 			if err := chromedp.Do(tab,
-				chromedp.Navigate(e.srv.URL+"/unsubscribe?token="+e.tokens.Sign(PurposeUnsubscribe, s.ID)),
+				chromedp.Navigate(e.srv.URL+"/unsubscribe?token="+e.sign(links.PurposeUnsubscribe, s)),
 				chromedp.WaitVisible(chromedp.CSS(`button[type=submit]`)),
 			); err != nil {
 				t.Fatal(err)
