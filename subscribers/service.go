@@ -95,7 +95,8 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	fromHost string
-	maxKeys  int
+	// perIP throttles sign-ups per client (IPv6 by /64) in bounded memory.
+	perIP *limiter
 }
 
 // NewService checks o and fills in defaults for zero durations.
@@ -156,7 +157,8 @@ func NewService(o ServiceOptions) (*Service, error) {
 	return &Service{
 		st: o.Store, roster: roster, links: o.Links, renderer: o.Renderer, welcome: o.Welcome, outbox: o.Outbox,
 		nl: o.Newsletter, srv: sv, editions: editions, log: log, now: now,
-		fromHost: from.Address[strings.LastIndexByte(from.Address, '@')+1:], maxKeys: maxKeys,
+		fromHost: from.Address[strings.LastIndexByte(from.Address, '@')+1:],
+		perIP:    newLimiter(sv.RatePerIP, sv.RateWindow, maxKeys),
 	}, nil
 }
 

@@ -48,7 +48,6 @@ type web struct {
 	s     *Service
 	pages map[string]*template.Template
 	css   []byte
-	perIP *limiter
 }
 
 // NewHandler returns the web endpoints of DESIGN.md: GET /, POST /subscribe,
@@ -100,8 +99,7 @@ func newWeb(s *Service) (*web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subscribers: read style.css: %w", err)
 	}
-	return &web{s: s, pages: pages, css: css,
-		perIP: newLimiter(s.srv.RatePerIP, s.srv.RateWindow, s.maxKeys)}, nil
+	return &web{s: s, pages: pages, css: css}, nil
 }
 
 // wrap adds the security headers, the body limit and the request timeout.
