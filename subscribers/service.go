@@ -213,7 +213,7 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) error {
 		}
 		if cur.Status == store.StatusConfirmed ||
 			(!cur.ConfirmSentAt.IsZero() && now.Sub(cur.ConfirmSentAt) < s.srv.ConfirmEvery) {
-			return store.Change{}, nil
+			return store.Change{Touch: true}, nil
 		}
 		queued = true
 		c := store.Change{

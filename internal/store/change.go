@@ -31,11 +31,15 @@ type Change struct {
 	// Consent and Mail are written with SubscriberID set to the row's id.
 	Consent *ConsentEvent
 	Mail    *OutboxMail
+	// Touch rewrites the row unchanged: a request that changes nothing
+	// then costs a write like one that does, so its timing does not tell
+	// them apart.
+	Touch bool
 }
 
 // IsZero reports whether c writes nothing.
 func (c Change) IsZero() bool {
-	return !c.SetName && !c.SetPreferences && c.Status == "" && c.ConfirmSentAt.IsZero() && c.Consent == nil && c.Mail == nil
+	return !c.SetName && !c.SetPreferences && c.Status == "" && c.ConfirmSentAt.IsZero() && c.Consent == nil && c.Mail == nil && !c.Touch
 }
 
 // UpsertSubscriber finds the subscriber with s's email, or inserts s (as
@@ -113,6 +117,11 @@ func decideAndApply(ctx context.Context, tx *sql.Tx, cur Subscriber, decide func
 
 // applyChange writes c to subscriber id inside tx.
 func applyChange(ctx context.Context, tx *sql.Tx, id int64, c Change) error {
+	if c.Touch {
+		if _, err := tx.ExecContext(ctx, "UPDATE subscribers SET stamp = stamp WHERE id = ?", id); err != nil {
+			return err
+		}
+	}
 	if c.SetName {
 		if _, err := tx.ExecContext(ctx, "UPDATE subscribers SET name = ? WHERE id = ?", c.Name, id); err != nil {
 			return err
