@@ -85,15 +85,20 @@ var ErrWithdrawn = errors.New("only its owner can subscribe it again (web form o
 // ErrNotListed is a remove of an address that is not on the list.
 var ErrNotListed = errors.New("subscribers: not on the list")
 
-// checkChoices refuses topics and an edition the config does not have.
-func (r *Roster) checkChoices(topics []string, edition string) error {
-	for _, t := range topics {
-		if len(r.topics) > 0 && !slices.Contains(r.topics, t) {
-			return &ChoiceError{What: "topic", Name: t, Known: r.topics}
+// CheckAdd checks an operator's add against the configured topics and
+// editions without touching the store (the command line checks before it
+// opens, and so creates, a store). Errors: *AddressError, *ChoiceError.
+func CheckAdd(req AddRequest, topics, editions []string) error {
+	if _, err := NormalizeAddress(req.Email); err != nil {
+		return err
+	}
+	for _, t := range req.Topics {
+		if len(topics) > 0 && !slices.Contains(topics, t) {
+			return &ChoiceError{What: "topic", Name: t, Known: topics}
 		}
 	}
-	if edition != "" && !slices.Contains(r.editions, edition) {
-		return &ChoiceError{What: "edition", Name: edition, Known: r.editions}
+	if req.Edition != "" && len(editions) > 0 && !slices.Contains(editions, req.Edition) {
+		return &ChoiceError{What: "edition", Name: req.Edition, Known: editions}
 	}
 	return nil
 }
@@ -111,13 +116,10 @@ type AddRequest struct {
 // or bounced is refused with ErrWithdrawn. Errors: *AddressError,
 // *ChoiceError, ErrWithdrawn.
 func (r *Roster) Add(ctx context.Context, req AddRequest) (sub store.Subscriber, created bool, err error) {
-	email, err := NormalizeAddress(req.Email)
-	if err != nil {
+	if err := CheckAdd(req, r.topics, r.editions); err != nil {
 		return store.Subscriber{}, false, err
 	}
-	if err := r.checkChoices(req.Topics, req.Edition); err != nil {
-		return store.Subscriber{}, false, err
-	}
+	email, _ := NormalizeAddress(req.Email)
 	now := r.now()
 	name := cleanName(req.Name)
 	ev := &store.ConsentEvent{Kind: store.ConsentAdd, At: now, Form: "cli", Text: "added by the operator"}

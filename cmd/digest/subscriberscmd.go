@@ -65,8 +65,11 @@ pending. An address that unsubscribed or bounced is refused: only its owner
 can subscribe it again, through the web form or by email.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRoster(cmd, g, func(_ *config.Config, r *subscribers.Roster) error {
-				s, created, err := r.Add(cmd.Context(), subscribers.AddRequest{Email: args[0], Name: name, Topics: splitTopics(topics), Edition: edition})
+			req := subscribers.AddRequest{Email: args[0], Name: name, Topics: splitTopics(topics), Edition: edition}
+			return withRoster(cmd, g, func(cfg *config.Config) error {
+				return subscribers.CheckAdd(req, topicNames(cfg), editionNames(cfg))
+			}, func(r *subscribers.Roster) error {
+				s, created, err := r.Add(cmd.Context(), req)
 				if err != nil {
 					return operatorError(err)
 				}
@@ -85,11 +88,18 @@ can subscribe it again, through the web form or by email.`,
 	return cmd
 }
 
-// withRoster opens the store and runs fn with the list rules.
-func withRoster(cmd *cobra.Command, g *globals, fn func(cfg *config.Config, r *subscribers.Roster) error) error {
+// withRoster checks the arguments with check (before a store is opened, so
+// a typo creates none; nil: no check), opens the store and runs fn with the
+// list rules.
+func withRoster(cmd *cobra.Command, g *globals, check func(*config.Config) error, fn func(r *subscribers.Roster) error) error {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err
+	}
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return operatorError(err)
+		}
 	}
 	st, err := openStore(cmd.Context(), cfg)
 	if err != nil {
@@ -100,7 +110,7 @@ func withRoster(cmd *cobra.Command, g *globals, fn func(cfg *config.Config, r *s
 	if err != nil {
 		return err
 	}
-	return fn(cfg, r)
+	return fn(r)
 }
 
 // operatorError makes a refusal the operator can fix on the command line
@@ -123,7 +133,10 @@ Its id is never given to anyone else, and the links in its old emails stop
 working.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRoster(cmd, g, func(_ *config.Config, r *subscribers.Roster) error {
+			return withRoster(cmd, g, func(*config.Config) error {
+				_, err := subscribers.NormalizeAddress(args[0])
+				return err
+			}, func(r *subscribers.Roster) error {
 				if err := r.Remove(cmd.Context(), args[0]); err != nil {
 					return operatorError(err)
 				}
@@ -153,7 +166,7 @@ func subListCmd(g *globals) *cobra.Command {
 		Short: "List subscribers (bounced ones with the reason)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withRoster(cmd, g, func(_ *config.Config, r *subscribers.Roster) error {
+			return withRoster(cmd, g, nil, func(r *subscribers.Roster) error {
 				return listSubscribers(cmd.Context(), g, r, store.Filter{Status: status, Edition: edition}, asJSON)
 			})
 		},
@@ -228,7 +241,7 @@ edition from the file. Use - for standard input.`,
 				}
 				defer f.Close()
 			}
-			return withRoster(cmd, g, func(_ *config.Config, r *subscribers.Roster) error {
+			return withRoster(cmd, g, nil, func(r *subscribers.Roster) error {
 				start := time.Now()
 				rep, err := r.Import(cmd.Context(), f)
 				for _, e := range rep.Refused {
@@ -252,7 +265,7 @@ func subExportCmd(g *globals) *cobra.Command {
 		Short: "Write the list as CSV to standard output (the columns import reads)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withRoster(cmd, g, func(_ *config.Config, r *subscribers.Roster) error {
+			return withRoster(cmd, g, nil, func(r *subscribers.Roster) error {
 				return r.Export(cmd.Context(), g.stdout, store.Filter{Status: status})
 			})
 		},
