@@ -51,13 +51,6 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
-// len returns how many keys are remembered.
-func (l *limiter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.keys.Len()
-}
-
 // throttleKey groups IPv6 clients by /64: one host usually owns a whole
 // /64 and could otherwise rotate through it.
 func throttleKey(ip string) string {

@@ -280,3 +280,10 @@ func TestPagesAccessible(t *testing.T) {
 		})
 	}
 }
+
+// len returns how many keys the limiter remembers.
+func (l *limiter) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.keys.Len()
+}
