@@ -159,7 +159,7 @@ func (m *Mailer) newWorker(run *runState) *worker { return &worker{m: m, run: ru
 type pending struct {
 	job      Job
 	env      envelope
-	data     []byte
+	data     []byte // the message and the end-of-data mark (endOfData)
 	attempts int
 	last     *SendError
 	due      time.Time
@@ -182,6 +182,8 @@ func (w *worker) prepare(job Job) (*pending, *Result) {
 	if err != nil {
 		return nil, &Result{ID: job.ID, Err: w.buildFailed(err)}
 	}
+	// The mark goes with the message, so both leave in one write.
+	data = append(data, endOfData...)
 	if cap(data) > cap(w.buf) {
 		w.buf = data[:0]
 	}

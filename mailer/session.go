@@ -91,7 +91,12 @@ func stale(se *SendError) bool {
 // Timeout a budget for the whole session), so every step sets its own.
 func (w *worker) deadline() error { return w.conn.UpdateDeadline(w.m.opts.Timeout) }
 
-// transaction sends one message on the open connection.
+// endOfData ends the message data (RFC 5321 4.1.1.4); the message before
+// it ends with a line break.
+const endOfData = ".\r\n"
+
+// transaction sends one message on the open connection; data ends with
+// endOfData.
 func (w *worker) transaction(env envelope, data []byte) *SendError {
 	if strings.ContainsAny(env.from, "\r\n") || strings.ContainsAny(env.to, "\r\n") {
 		return &SendError{Op: "mail", Err: errors.New("line break in an envelope address")}
@@ -128,7 +133,8 @@ func (w *worker) stepwise(env envelope, data []byte) *SendError {
 	if err := w.deadline(); err != nil {
 		return classify("data", err)
 	}
-	if _, err := wc.Write(data); err != nil {
+	// go-mail's writer dot-stuffs and writes the end-of-data mark itself.
+	if _, err := wc.Write(data[:len(data)-len(endOfData)]); err != nil {
 		_ = wc.Close()
 		return classify("data", err)
 	}
@@ -195,7 +201,7 @@ func (w *worker) pipelined(env envelope, data []byte) *SendError {
 		if err := w.deadline(); err != nil {
 			return failed
 		}
-		bw.WriteString(".\r\n")
+		bw.WriteString(endOfData)
 		if err := bw.Flush(); err != nil {
 			return first(failed, classify("close", err))
 		}
@@ -207,13 +213,15 @@ func (w *worker) pipelined(env envelope, data []byte) *SendError {
 	if err := w.deadline(); err != nil {
 		return classify("data", err)
 	}
+	// The message and the end-of-data mark in one write. A failed write
+	// left the mark, the last bytes, unwritten: the server cannot have
+	// taken the message. Once it is written the server may have, and a
+	// failure before its reply is ambiguous.
 	if _, err := bw.Write(data); err != nil {
 		return classify("data", err)
 	}
-	// From here the server may take the message: a failure is ambiguous.
-	bw.WriteString(".\r\n")
 	if err := bw.Flush(); err != nil {
-		return classify("close", err)
+		return classify("data", err)
 	}
 	if err := w.deadline(); err != nil {
 		return classify("close", err)
