@@ -171,13 +171,10 @@ func (w *worker) prepare(job Job) (*pending, *Result) {
 		return nil, &Result{ID: job.ID, Err: &SendError{Op: "build", Err: errors.New("nil message")}}
 	}
 	c, err := job.Msg.copy()
+	var data []byte
 	var env envelope
 	if err == nil {
-		env, err = c.envelope()
-	}
-	var data []byte
-	if err == nil {
-		data, err = w.m.compose(w.buf[:0], c)
+		data, env, err = w.m.compose(w.buf[:0], c)
 	}
 	if err != nil {
 		return nil, &Result{ID: job.ID, Err: w.buildFailed(err)}

@@ -256,38 +256,38 @@ type Copy struct {
 
 func (c *Copy) copy() (*Copy, error) { return c, nil }
 
-func (c *Copy) envelope() (envelope, error) {
-	to, err := mail.ParseAddress(c.To)
-	if err != nil {
-		return envelope{}, recipientError{fmt.Errorf("mailer: To %q: %w", c.To, err)}
-	}
-	if c.Layout == nil {
-		return envelope{}, errors.New("mailer: copy without a layout")
-	}
-	from := c.EnvelopeFrom
-	if from == "" {
-		from = c.Layout.from
-	} else if err := checkEnvelopeFrom(from); err != nil {
-		return envelope{}, err
-	}
-	return envelope{from: from, to: to.Address}, nil
-}
-
-// appendTo appends the message's bytes, unsigned.
-func (c *Copy) appendTo(dst []byte) ([]byte, error) {
+// appendTo appends the message's bytes, unsigned, and returns its
+// envelope. A To that is not an address is a recipientError.
+func (c *Copy) appendTo(dst []byte) ([]byte, envelope, error) {
 	l := c.Layout
 	if l == nil {
-		return nil, errors.New("mailer: copy without a layout")
+		return nil, envelope{}, errors.New("mailer: copy without a layout")
+	}
+	to, err := mail.ParseAddress(c.To)
+	if err != nil {
+		return nil, envelope{}, recipientError{fmt.Errorf("mailer: To %q: %w", c.To, err)}
+	}
+	env := envelope{from: c.EnvelopeFrom, to: to.Address}
+	if env.from == "" {
+		env.from = l.from
+	} else if err := checkEnvelopeFrom(env.from); err != nil {
+		return nil, envelope{}, err
 	}
 	if len(c.Text) < l.slots[0] || len(c.HTML) < l.slots[1] {
-		return nil, fmt.Errorf("mailer: copy has %d text and %d HTML values, the layout needs %d and %d",
+		return nil, envelope{}, fmt.Errorf("mailer: copy has %d text and %d HTML values, the layout needs %d and %d",
 			len(c.Text), len(c.HTML), l.slots[0], l.slots[1])
 	}
-	head, err := c.headers()
-	if err != nil {
-		return nil, err
+	if err := checkMessageID(c.MessageID); err != nil {
+		return nil, envelope{}, err
 	}
-	if need := len(dst) + l.static + len(head) + 1024; cap(dst) < need {
+	var unsub string
+	var post bool
+	if c.UnsubscribeURL != "" || c.UnsubscribeMailto != "" {
+		if unsub, post, err = listUnsubscribe(c.UnsubscribeURL, c.UnsubscribeMailto); err != nil {
+			return nil, envelope{}, err
+		}
+	}
+	if need := len(dst) + l.static + 1024; cap(dst) < need {
 		dst = append(make([]byte, 0, need+need/8), dst...)
 	}
 	for _, p := range l.pieces {
@@ -295,7 +295,19 @@ func (c *Copy) appendTo(dst []byte) ([]byte, error) {
 		var v string
 		switch p.fill {
 		case fillHeaders:
-			dst = append(dst, head...)
+			// The recipient's own fields, where go-mail wrote the
+			// layout's placeholder Message-ID.
+			dst = appendHeader(dst, "To", to.String())
+			dst = appendHeader(dst, "Message-ID", "<"+c.MessageID+">")
+			if unsub != "" {
+				// Not go-mail's SetListUnsubscribeOneClick: it refuses
+				// http:// (local tests) and writes extra URIs unchecked;
+				// both are checked above.
+				dst = appendHeader(dst, "List-Unsubscribe", unsub)
+				if post {
+					dst = appendHeader(dst, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+				}
+			}
 			continue
 		case fillText:
 			v = c.Text[p.slot]
@@ -312,35 +324,7 @@ func (c *Copy) appendTo(dst []byte) ([]byte, error) {
 	if !bytes.HasSuffix(dst, []byte("\r\n")) {
 		dst = append(dst, "\r\n"...)
 	}
-	return dst, nil
-}
-
-// headers formats the recipient's own header fields.
-func (c *Copy) headers() ([]byte, error) {
-	if err := checkMessageID(c.MessageID); err != nil {
-		return nil, err
-	}
-	to, err := mail.ParseAddress(c.To)
-	if err != nil {
-		return nil, recipientError{fmt.Errorf("mailer: To %q: %w", c.To, err)}
-	}
-	b := make([]byte, 0, 256)
-	b = appendHeader(b, "To", to.String())
-	b = appendHeader(b, "Message-ID", "<"+c.MessageID+">")
-	if c.UnsubscribeURL != "" || c.UnsubscribeMailto != "" {
-		v, post, err := listUnsubscribe(c.UnsubscribeURL, c.UnsubscribeMailto)
-		if err != nil {
-			return nil, err
-		}
-		// Not go-mail's SetListUnsubscribeOneClick: it refuses http://
-		// (local tests) and writes extra URIs unchecked; both are checked
-		// above.
-		b = appendHeader(b, "List-Unsubscribe", v)
-		if post {
-			b = appendHeader(b, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-		}
-	}
-	return b, nil
+	return dst, env, nil
 }
 
 // appendHeader writes a header field folded as go-mail folds the fields it

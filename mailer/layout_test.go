@@ -201,7 +201,7 @@ func BenchmarkCopy(b *testing.B) {
 	b.ReportAllocs()
 	var buf []byte
 	for b.Loop() {
-		if buf, err = m.compose(buf[:0], c); err != nil {
+		if buf, _, err = m.compose(buf[:0], c); err != nil {
 			b.Fatal(err)
 		}
 	}

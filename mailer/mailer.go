@@ -141,22 +141,21 @@ func (m *Mailer) Build(msg Mail) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.envelope(); err != nil {
-		return nil, err
-	}
-	return m.compose(nil, c)
+	data, _, err := m.compose(nil, c)
+	return data, err
 }
 
-// compose appends c's bytes to dst, signed when DKIM is configured.
-func (m *Mailer) compose(dst []byte, c *Copy) ([]byte, error) {
-	raw, err := c.appendTo(dst)
+// compose appends c's bytes to dst, signed when DKIM is configured, and
+// returns its envelope.
+func (m *Mailer) compose(dst []byte, c *Copy) ([]byte, envelope, error) {
+	raw, env, err := c.appendTo(dst)
 	if err != nil {
-		return nil, err
+		return nil, envelope{}, err
 	}
 	if m.opts.DKIM != nil {
-		return m.opts.DKIM.sign(raw)
+		raw, err = m.opts.DKIM.sign(raw)
 	}
-	return raw, nil
+	return raw, env, err
 }
 
 // Send delivers one message on a connection of its own (confirmation

@@ -99,7 +99,7 @@ func FuzzLayoutBody(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, err := (&Copy{Layout: l, To: "r@example.net", MessageID: "m@example.org", Text: []string{"", v}}).appendTo(nil)
+		data, _, err := (&Copy{Layout: l, To: "r@example.net", MessageID: "m@example.org", Text: []string{"", v}}).appendTo(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
