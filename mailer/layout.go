@@ -92,6 +92,47 @@ func NewLayout(t Template) (*Layout, error) {
 	token := "zq" + hex.EncodeToString(mark[:])
 	idMark, textMark, htmlMark := token+"i@layout.invalid", token+"t", token+"h"
 
+	skel, err := skeleton(t, listIDValue, idMark, textMark, htmlMark)
+	if err != nil {
+		return nil, err
+	}
+
+	l := &Layout{from: from.Address}
+	rest := skel
+	for _, cut := range []struct {
+		mark string
+		fill fill
+		body []Segment
+	}{
+		{"Message-ID: <" + idMark + ">\r\n", fillHeaders, nil},
+		{textMark, fillText, t.Text},
+		{htmlMark, fillHTML, t.HTML},
+	} {
+		if cut.fill != fillHeaders && len(cut.body) == 0 {
+			continue
+		}
+		i := bytes.Index(rest, []byte(cut.mark))
+		if i < 0 || bytes.Count(rest, []byte(cut.mark)) != 1 {
+			return nil, fmt.Errorf("mailer: layout: go-mail's output has no single %q", cut.mark)
+		}
+		if cut.fill == fillHeaders {
+			l.add(piece{lit: rest[:i], fill: fillHeaders})
+		} else {
+			l.add(piece{lit: rest[:i]})
+			l.addPart(cut.fill, cut.body)
+		}
+		rest = rest[i+len(cut.mark):]
+	}
+	l.add(piece{lit: rest})
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// skeleton is the message as go-mail writes it, with placeholders for the
+// recipient's Message-ID (where its header fields go) and for the parts.
+func skeleton(t Template, listIDValue, idMark, textMark, htmlMark string) ([]byte, error) {
 	m := gomail.NewMsg(gomail.WithBoundary(boundary(t)), gomail.WithNoDefaultUserAgent())
 	if err := m.From(t.From); err != nil {
 		return nil, fmt.Errorf("mailer: From %q: %w", t.From, err)
@@ -129,38 +170,7 @@ func NewLayout(t Template) (*Layout, error) {
 	if _, err := m.WriteTo(&skel); err != nil {
 		return nil, fmt.Errorf("mailer: write message: %w", err)
 	}
-
-	l := &Layout{from: from.Address}
-	rest := skel.Bytes()
-	for _, cut := range []struct {
-		mark string
-		fill fill
-		body []Segment
-	}{
-		{"Message-ID: <" + idMark + ">\r\n", fillHeaders, nil},
-		{textMark, fillText, t.Text},
-		{htmlMark, fillHTML, t.HTML},
-	} {
-		if cut.fill != fillHeaders && len(cut.body) == 0 {
-			continue
-		}
-		i := bytes.Index(rest, []byte(cut.mark))
-		if i < 0 || bytes.Count(rest, []byte(cut.mark)) != 1 {
-			return nil, fmt.Errorf("mailer: layout: go-mail's output has no single %q", cut.mark)
-		}
-		if cut.fill == fillHeaders {
-			l.add(piece{lit: rest[:i], fill: fillHeaders})
-		} else {
-			l.add(piece{lit: rest[:i]})
-			l.addPart(cut.fill, cut.body)
-		}
-		rest = rest[i+len(cut.mark):]
-	}
-	l.add(piece{lit: rest})
-	if err := l.check(); err != nil {
-		return nil, err
-	}
-	return l, nil
+	return skel.Bytes(), nil
 }
 
 func (l *Layout) add(p piece) {
@@ -266,6 +276,9 @@ func (c *Copy) appendTo(dst []byte) ([]byte, envelope, error) {
 	to, err := mail.ParseAddress(c.To)
 	if err != nil {
 		return nil, envelope{}, recipientError{fmt.Errorf("mailer: To %q: %w", c.To, err)}
+	}
+	if strings.ContainsAny(to.Address, "\r\n") {
+		return nil, envelope{}, recipientError{fmt.Errorf("mailer: To %q: line break", c.To)}
 	}
 	env := envelope{from: c.EnvelopeFrom, to: to.Address}
 	if env.from == "" {

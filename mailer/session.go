@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/textproto"
-	"strings"
 )
 
 // session is what the server offered on a connection, read once after
@@ -98,9 +97,6 @@ const endOfData = ".\r\n"
 // transaction sends one message on the open connection; data ends with
 // endOfData.
 func (w *worker) transaction(env envelope, data []byte) *SendError {
-	if strings.ContainsAny(env.from, "\r\n") || strings.ContainsAny(env.to, "\r\n") {
-		return &SendError{Op: "mail", Err: errors.New("line break in an envelope address")}
-	}
 	if w.sess.pipelining {
 		return w.pipelined(env, data)
 	}
@@ -150,14 +146,12 @@ func (w *worker) stepwise(env envelope, data []byte) *SendError {
 // pipelined sends MAIL, RCPT and DATA in one flight and reads the three
 // replies in order (RFC 2920 section 3.1: every reply is checked). Only
 // after a 354 to DATA, and only when MAIL and RCPT were accepted, does the
-// message follow, with the end-of-data mark, in a second flight. data
-// needs no dot-stuffing: no line of what compose writes starts with a dot.
+// message follow, with the end-of-data mark, in a second flight.
 func (w *worker) pipelined(env envelope, data []byte) *SendError {
-	t := w.conn.Text
 	if err := w.deadline(); err != nil {
 		return classify("mail", err)
 	}
-	bw := t.W
+	bw := w.conn.Text.W
 	bw.WriteString("MAIL FROM:<")
 	bw.WriteString(env.from)
 	bw.WriteString(">")
@@ -168,8 +162,17 @@ func (w *worker) pipelined(env envelope, data []byte) *SendError {
 	if err := bw.Flush(); err != nil {
 		return classify("mail", err)
 	}
-	// The replies, in order. A lost connection ends the reading; the
-	// failure reported is the first command's that went wrong.
+	if se := w.replies(); se != nil {
+		return se
+	}
+	return w.data(data)
+}
+
+// replies reads the replies to a pipelined MAIL, RCPT and DATA. A lost
+// connection ends the reading; the failure reported is that of the first
+// command that went wrong.
+func (w *worker) replies() *SendError {
+	t := w.conn.Text
 	var failed *SendError
 	for _, step := range [...]struct {
 		op     string
@@ -179,13 +182,12 @@ func (w *worker) pipelined(env envelope, data []byte) *SendError {
 			return first(failed, classify(step.op, err))
 		}
 		_, _, err := t.ReadResponse(step.expect)
-		if err == nil {
+		switch {
+		case err == nil:
 			continue
-		}
-		if !isReply(err) {
+		case !isReply(err):
 			return first(failed, classify(step.op, err))
-		}
-		if failed == nil {
+		case failed == nil:
 			failed = classify(step.op, err)
 		}
 		if step.op == "data" {
@@ -194,29 +196,36 @@ func (w *worker) pipelined(env envelope, data []byte) *SendError {
 			return failed
 		}
 	}
-	if failed != nil {
-		// MAIL or RCPT was refused but the server still said 354 to
-		// DATA: RFC 2920 asks for an empty message, which it must refuse
-		// or deliver to nobody.
-		if err := w.deadline(); err != nil {
-			return failed
-		}
-		bw.WriteString(endOfData)
-		if err := bw.Flush(); err != nil {
-			return first(failed, classify("close", err))
-		}
-		if _, _, err := t.ReadResponse(250); err != nil && !isReply(err) {
-			return first(failed, classify("close", err))
-		}
+	if failed == nil {
+		return nil
+	}
+	// MAIL or RCPT was refused but the server still said 354 to DATA:
+	// RFC 2920 asks for an empty message, which it must refuse or deliver
+	// to nobody.
+	if err := w.deadline(); err != nil {
 		return failed
 	}
+	t.W.WriteString(endOfData)
+	if err := t.W.Flush(); err != nil {
+		return first(failed, classify("close", err))
+	}
+	if _, _, err := t.ReadResponse(250); err != nil && !isReply(err) {
+		return first(failed, classify("close", err))
+	}
+	return failed
+}
+
+// data writes the message and the end-of-data mark in one write, after a
+// 354, and reads the server's verdict. data needs no dot-stuffing: no line
+// of what compose writes starts with a dot.
+func (w *worker) data(data []byte) *SendError {
+	bw := w.conn.Text.W
 	if err := w.deadline(); err != nil {
 		return classify("data", err)
 	}
-	// The message and the end-of-data mark in one write. A failed write
-	// left the mark, the last bytes, unwritten: the server cannot have
-	// taken the message. Once it is written the server may have, and a
-	// failure before its reply is ambiguous.
+	// A failed write left the mark, the last bytes, unwritten: the server
+	// cannot have taken the message. Once it is written the server may
+	// have, and a failure before its reply is ambiguous ("close").
 	if _, err := bw.Write(data); err != nil {
 		return classify("data", err)
 	}
@@ -226,7 +235,7 @@ func (w *worker) pipelined(env envelope, data []byte) *SendError {
 	if err := w.deadline(); err != nil {
 		return classify("close", err)
 	}
-	if _, _, err := t.ReadResponse(250); err != nil {
+	if _, _, err := w.conn.Text.ReadResponse(250); err != nil {
 		return classify("close", err)
 	}
 	return nil
