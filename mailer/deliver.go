@@ -15,8 +15,8 @@ import (
 // Mail is what Deliver sends: a *Message built whole, or a *Copy of a
 // Layout shared by many recipients.
 type Mail interface {
-	// copy returns the message as one recipient's Copy of a Layout.
-	copy() (*Copy, error)
+	// asCopy returns the message as one recipient's Copy of a Layout.
+	asCopy() (*Copy, error)
 }
 
 // Job is one message to deliver; ID is the caller's (a ledger row).
@@ -170,7 +170,7 @@ func (w *worker) prepare(job Job) (*pending, *Result) {
 	if job.Msg == nil {
 		return nil, &Result{ID: job.ID, Err: &SendError{Op: "build", Err: errors.New("nil message")}}
 	}
-	c, err := job.Msg.copy()
+	c, err := job.Msg.asCopy()
 	var data []byte
 	var env envelope
 	if err == nil {

@@ -264,7 +264,7 @@ type Copy struct {
 	Text, HTML []string
 }
 
-func (c *Copy) copy() (*Copy, error) { return c, nil }
+func (c *Copy) asCopy() (*Copy, error) { return c, nil }
 
 // appendTo appends the message's bytes, unsigned, and returns its
 // envelope. A To that is not an address is a recipientError.

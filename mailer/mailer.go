@@ -137,7 +137,7 @@ func New(opts Options) (*Mailer, error) {
 // a *Copy), DKIM-signed when a key is configured (for --dry-run --out .eml
 // files).
 func (m *Mailer) Build(msg Mail) ([]byte, error) {
-	c, err := msg.copy()
+	c, err := msg.asCopy()
 	if err != nil {
 		return nil, err
 	}

@@ -41,8 +41,8 @@ type envelope struct {
 	from, to string
 }
 
-// copy lays msg out on its own (one recipient, so nothing is shared).
-func (msg *Message) copy() (*Copy, error) {
+// asCopy lays msg out on its own (one recipient, so nothing is shared).
+func (msg *Message) asCopy() (*Copy, error) {
 	t := Template{
 		From: msg.From, ReplyTo: msg.ReplyTo, Subject: msg.Subject, Date: msg.Date,
 		ListID: msg.ListID, Headers: msg.Headers,
