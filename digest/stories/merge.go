@@ -61,14 +61,14 @@ type edge struct {
 //
 // The output holds the representatives in input order.
 func Merge(articles []digest.Article, opts Options) []digest.Article {
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	n := len(articles)
 	if n < 2 {
 		return slices.Clone(articles)
 	}
 	order := canonicalOrder(articles)
 	workers := workerCount(o, n)
-	an := newAnalyzer(o.Language, o.StopWords)
+	an := newAnalyzer(languages().named(o.Language), o.StopWords)
 	c := buildCorpus(n, func(i int) (string, string) {
 		a := &articles[order[i]]
 		return a.Title, lead(a)

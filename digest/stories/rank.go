@@ -36,7 +36,7 @@ func sourceKey(source, name, url string) string {
 // zero, from newest, the newest article's time). Articles without a date
 // count as ten half-lives old.
 func Score(a digest.Article, opts Options, newest time.Time) float64 {
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	return score(a, o, reference(o, newest))
 }
 
@@ -69,7 +69,7 @@ func newestTime(articles []digest.Article) time.Time {
 // Rank orders articles in place by Score, highest first; ties go to the
 // more recent, then by title and URL so the order is deterministic.
 func Rank(articles []digest.Article, opts Options) {
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	now := reference(o, newestTime(articles))
 	type item struct {
 		a digest.Article
@@ -96,7 +96,7 @@ func Rank(articles []digest.Article, opts Options) {
 // distinct sources, by number of sources, then recency, then source
 // weight. The articles are copies; they stay in their topics too.
 func Top(articles []digest.Article, opts Options) []digest.Article {
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	type item struct {
 		a digest.Article
 		n int
