@@ -154,7 +154,7 @@ func (l *labeler) label(ms []int) []string {
 			continue
 		}
 		cands[i].word = f.best()
-		if strings.ToLower(cands[i].word) != cands[i].word {
+		if f.cased() && strings.ToLower(cands[i].word) != cands[i].word {
 			cands[i].score *= nameWeight
 		}
 	}
@@ -170,11 +170,20 @@ func (l *labeler) label(ms []int) []string {
 		}
 		return 1 << 30
 	}
+	strongStems := map[string]bool{}
+	for _, x := range cands {
+		if x.score > 0 && x.score >= minShare*cands[0].score {
+			strongStems[l.c.vocab[x.t]] = true
+		}
+	}
+	strong := func(stem string) bool { return strongStems[stem] }
 	var items []string
 	taken := map[string]bool{} // stems shown already
+	// A phrase met only in title-case headlines may be no phrase at all
+	// ("What The Rise Means For Mortgages").
 	showable := func(p *phrase) bool {
 		words := strings.Fields(p.best())
-		return !taken[p.a] && !taken[p.b] && len(words) == 2 && l.labelWord(words[0]) && l.labelWord(words[1])
+		return p.cased() && !taken[p.a] && !taken[p.b] && len(words) == 2 && l.labelWord(words[0]) && l.labelWord(words[1])
 	}
 	shown := map[string]bool{} // lower-case words shown already
 	for _, x := range cands {
@@ -182,11 +191,11 @@ func (l *labeler) label(ms []int) []string {
 			break
 		}
 		stem := l.c.vocab[x.t]
-		if taken[stem] || x.score <= 0 || x.score < minShare*cands[0].score || !l.labelWord(x.word) {
+		if taken[stem] || !strong(stem) || !l.labelWord(x.word) {
 			continue
 		}
 		item, parts := x.word, []string{stem}
-		if p := phrases.best(stem, uses, showable); p != nil {
+		if p := phrases.best(stem, uses, strong, showable); p != nil {
 			item, parts = p.best(), []string{p.a, p.b}
 		}
 		key := strings.ToLower(item)
@@ -302,19 +311,31 @@ func (l *labeler) candidates(ms []int) []candidate {
 	return cands
 }
 
-// forms counts how one stem or phrase is written.
+// forms counts how one stem or phrase is written. Headlines In Title
+// Case say nothing of how a word is written: they count only for a word
+// met nowhere else (titled).
 type forms struct {
-	count map[string]int
-	total int
+	count, titled map[string]int
+	total         int
 }
 
-func (f *forms) add(w string) {
-	if f.count == nil {
-		f.count = map[string]int{}
+// add counts one use of w; titleCase says it stood in a title-case
+// headline.
+func (f *forms) add(w string, titleCase bool) {
+	m := &f.count
+	if titleCase {
+		m = &f.titled
 	}
-	f.count[w]++
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[w]++
 	f.total++
 }
+
+// cased reports whether the forms show how the word is written, not only
+// how title-case headlines write it.
+func (f *forms) cased() bool { return len(f.count) > 0 }
 
 // best is the most frequent written form; the lower-case one when it is a
 // quarter as frequent: a capital may only mark the start of a sentence or
@@ -323,9 +344,13 @@ func (f *forms) best() string {
 	if f == nil {
 		return ""
 	}
+	m := f.count
+	if len(m) == 0 {
+		m = f.titled
+	}
 	best, bn := "", 0
 	lower, ln := "", 0
-	for w, k := range f.count {
+	for w, k := range m {
 		if k > bn || (k == bn && w > best) {
 			best, bn = w, k
 		}
@@ -337,6 +362,23 @@ func (f *forms) best() string {
 		return lower
 	}
 	return best
+}
+
+// titleCase reports a headline Written In Title Case: four words in five
+// start with a capital (of at least three words in a script with case).
+func titleCase(title string) bool {
+	words, upper := 0, 0
+	scanWords(title, func(w string) bool {
+		r, _ := utf8.DecodeRuneInString(w)
+		if unicode.IsUpper(r) || unicode.IsLower(r) {
+			words++
+			if unicode.IsUpper(r) {
+				upper++
+			}
+		}
+		return true
+	})
+	return words >= 3 && 5*upper >= 4*words
 }
 
 // phrase is two neighbouring content words, by stem.
@@ -355,14 +397,19 @@ func (p *phrase) other(stem string) string {
 // phraseCounts holds the phrases met around the candidate stems.
 type phraseCounts map[[2]string]*phrase
 
-// best is the most frequent phrase holding stem that holds at least half
-// of the uses of one of its two words (and two uses at least): "Premier
-// League" for "League", "Tiger Woods" for "Woods" when "Tiger" is hardly
-// ever without it. uses counts a stem's uses, 0 when not counted.
-func (pc phraseCounts) best(stem string, uses func(stem string) int, ok func(*phrase) bool) *phrase {
+// best is the most frequent phrase holding stem (two uses at least) that
+// holds half of stem's uses ("Premier League" for "League"), or half of
+// the uses of its other word when that word names the topic as well
+// ("Tiger Woods" for "Woods", "Tiger" hardly ever coming alone); nil when
+// none does. ok vets a phrase.
+func (pc phraseCounts) best(stem string, uses func(string) int, strong func(string) bool, ok func(*phrase) bool) *phrase {
 	var best *phrase
 	for _, p := range pc {
-		if (p.a != stem && p.b != stem) || p.total < 2 || (2*p.total < uses(p.a) && 2*p.total < uses(p.b)) || !ok(p) {
+		if (p.a != stem && p.b != stem) || p.total < 2 || !ok(p) {
+			continue
+		}
+		other := p.other(stem)
+		if 2*p.total < uses(stem) && (!strong(other) || 2*p.total < uses(other)) {
 			continue
 		}
 		if best == nil || p.total > best.total || (p.total == best.total && p.a+" "+p.b < best.a+" "+best.b) {
@@ -405,7 +452,8 @@ func (l *labeler) surfaceForms(cands []candidate, members []int) (map[int32]*for
 		read++
 		a := &l.articles[l.order[pos]]
 		r := l.readers[l.langs[pos]]
-		for _, text := range []string{a.Title, lead(a)} {
+		for k, text := range []string{a.Title, lead(a)} {
+			tc := k == 0 && titleCase(text)
 			seen := 0
 			prevStem, prevWord := "", ""
 			scanPhrases(text, func(w string, joined bool) bool {
@@ -418,7 +466,7 @@ func (l *labeler) surfaceForms(cands []candidate, members []int) (map[int32]*for
 						f = &forms{}
 						out[t] = f
 					}
-					f.add(w)
+					f.add(w, tc)
 				}
 				if _, prevCand := want[prevStem]; joined && stem != "" && prevStem != "" && stem != prevStem && (isCand || prevCand) {
 					k := [2]string{prevStem, stem}
@@ -427,7 +475,7 @@ func (l *labeler) surfaceForms(cands []candidate, members []int) (map[int32]*for
 						p = &phrase{a: prevStem, b: stem}
 						phrases[k] = p
 					}
-					p.add(prevWord + " " + w)
+					p.add(prevWord+" "+w, tc)
 				}
 				prevStem, prevWord = stem, w
 				return seen < leadWords
