@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,21 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/internal/testenv"
 )
-
-// chromiumPath finds a Chromium or Chrome binary: $DIGEST_CHROMIUM, then
-// the usual names on PATH.
-func chromiumPath() string {
-	if p := os.Getenv("DIGEST_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // TestBrowserSubscribe drives the subscribe page in headless Chromium at a
 // phone width and a desktop width, as a visitor would, and keeps
@@ -36,10 +22,7 @@ func TestBrowserSubscribe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-browser test skipped in -short mode")
 	}
-	bin := chromiumPath()
-	if bin == "" {
-		t.Skip("no Chromium binary found (install the Debian package chromium, or set DIGEST_CHROMIUM); skipping the real-browser test")
-	}
+	bin := testenv.Need(t, "chromium")
 	shots := os.Getenv("DIGEST_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/internal/config"
+	"github.com/digest-newsletter/digest/internal/testenv"
 )
 
 var (
@@ -366,10 +367,10 @@ func TestParseFeedSynthetic(t *testing.T) {
 // the GPL ones included, which are read in place and never copied: each
 // parses or fails with a clear error, and none panics.
 func TestSharedFeeds(t *testing.T) {
-	const dir = "/work/shared/testdata/feeds"
+	dir := testenv.Shared(t, "testdata/feeds")
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) == 0 {
-		t.Skip("shared feeds not available")
+		t.Fatalf("no feeds in %s", dir)
 	}
 	// Expectations for the GPL captures (counts from SOURCES.md).
 	gpl := map[string]struct {
