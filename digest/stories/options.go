@@ -106,7 +106,7 @@ type Options struct {
 	// Language is the language (English name or ISO 639-1 code) articles
 	// are read in when neither their own words nor their source's other
 	// articles tell (see language.go), and the one Merge reads every
-	// article in. Lucene's stop words exist for 24 languages, Snowball's
+	// article in. Lucene's stop words exist for 23 languages, Snowball's
 	// stemmers for english, french, spanish, russian, swedish, norwegian
 	// and hungarian; any other language gets neither.
 	Language string
