@@ -9,8 +9,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/digest/collect"
@@ -73,11 +71,9 @@ func feedLabels(dir string, opts stories.Options) error {
 	words := 0
 	for _, t := range topics {
 		fmt.Printf("  %-45q %4d articles  %s\n", t.Name, len(t.Articles), topSources(t.Articles, 3))
-		for _, w := range labelWords(t.Name) {
-			words++
-			if why := badLabelWord(w, langs); why != "" {
-				bad = append(bad, fmt.Sprintf("%q in %q: %s", w, t.Name, why))
-			}
+		words += len(strings.Fields(strings.ReplaceAll(t.Name, " · ", " ")))
+		for _, p := range stories.LabelProblems(t.Name, langs) {
+			bad = append(bad, fmt.Sprintf("%q: %s", t.Name, p))
 		}
 	}
 	fmt.Printf("label check: %d labels, %d words; stop words (of %s), numbers or single letters: %d\n",
@@ -89,31 +85,6 @@ func feedLabels(dir string, opts stories.Options) error {
 		return fmt.Errorf("%d label words are stop words, numbers or single letters", len(bad))
 	}
 	return nil
-}
-
-// labelWords splits "Premier League · Arsenal" into its words.
-func labelWords(name string) []string {
-	var out []string
-	for _, part := range strings.Split(name, " · ") {
-		out = append(out, strings.Fields(part)...)
-	}
-	return out
-}
-
-// badLabelWord says why w may not stand in a label, "" when it may.
-func badLabelWord(w string, langs []string) string {
-	switch {
-	case utf8.RuneCountInString(w) < 2:
-		return "a single letter"
-	case strings.IndexFunc(w, unicode.IsLetter) < 0:
-		return "a number"
-	}
-	for _, l := range langs {
-		if stories.IsStopWord(l, w) {
-			return "a stop word of " + l
-		}
-	}
-	return ""
 }
 
 // topSources names the n sources most of the articles come from.

@@ -314,13 +314,9 @@ func (c *corpus) dropBoilerplate(group func(i int) string, share float64, minDoc
 	}
 }
 
-// idf is the smoothed inverse document frequency; the +1 keeps terms that
-// every document shares from vanishing, so two reports of one story in a
-// batch of two still compare.
-func (c *corpus) idf(t int32) float64 {
-	return float64(c.idfs[t])
-}
-
+// computeIDF sets the smoothed inverse document frequencies; the +1 keeps
+// terms that every document shares from vanishing, so two reports of one
+// story in a batch of two still compare.
 func (c *corpus) computeIDF() {
 	n := float64(len(c.title))
 	c.idfs = make([]float32, len(c.df))
@@ -404,23 +400,4 @@ func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bo
 // weight is the TF-IDF weight of term t seen tf times.
 func (c *corpus) weight(t int32, tf float32) float32 {
 	return float32(1+math.Log(float64(tf))) * c.idfs[t]
-}
-
-// dot of two sorted sparse vectors.
-func dot(a, b svec) float32 {
-	var s float32
-	i, j := 0, 0
-	for i < len(a.idx) && j < len(b.idx) {
-		switch {
-		case a.idx[i] == b.idx[j]:
-			s += a.val[i] * b.val[j]
-			i++
-			j++
-		case a.idx[i] < b.idx[j]:
-			i++
-		default:
-			j++
-		}
-	}
-	return s
 }

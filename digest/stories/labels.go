@@ -90,6 +90,33 @@ func newLabeler(c *corpus, vecs []svec, articles []digest.Article, order []int, 
 	return l
 }
 
+// LabelProblems lists, for each word of an automatic topic's name ("Premier
+// League · Arsenal") that could not stand in it, why: a stop word of one
+// of langs (ISO codes or English names), a number, a single letter.
+// AutoTopics makes no such name; the bench and the tests check with this.
+func LabelProblems(name string, langs []string) []string {
+	var out []string
+	for _, part := range strings.Split(name, " · ") {
+		for _, w := range strings.Fields(part) {
+			switch {
+			case utf8.RuneCountInString(w) < 2:
+				out = append(out, strconv.Quote(w)+" is a single letter")
+				continue
+			case strings.IndexFunc(w, unicode.IsLetter) < 0:
+				out = append(out, strconv.Quote(w)+" is a number")
+				continue
+			}
+			for _, l := range langs {
+				if IsStopWord(l, w) {
+					out = append(out, strconv.Quote(w)+" is a stop word of "+l)
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
 // labelWord reports whether a word as shown may name a topic.
 func (l *labeler) labelWord(w string) bool {
 	if utf8.RuneCountInString(w) < 2 || strings.IndexFunc(w, unicode.IsLetter) < 0 {

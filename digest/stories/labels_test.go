@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/digest/collect"
@@ -18,27 +16,7 @@ import (
 
 // labelWords splits "Premier League · Arsenal" into its words.
 func labelWords(name string) []string {
-	var out []string
-	for _, part := range strings.Split(name, " · ") {
-		out = append(out, strings.Fields(part)...)
-	}
-	return out
-}
-
-// badLabelWord says why w may not stand in a label, "" when it may.
-func badLabelWord(w string, langs []string) string {
-	switch {
-	case utf8.RuneCountInString(w) < 2:
-		return "a single letter"
-	case strings.IndexFunc(w, unicode.IsLetter) < 0:
-		return "a number"
-	}
-	for _, l := range langs {
-		if IsStopWord(l, w) {
-			return "a stop word of " + l
-		}
-	}
-	return ""
+	return strings.Fields(strings.ReplaceAll(name, " · ", " "))
 }
 
 // TestLabelsRealFeeds groups real feeds in six languages as the pipeline
@@ -99,10 +77,10 @@ func TestLabelsRealFeeds(t *testing.T) {
 			}
 		}
 		german = german || 2*de > len(tp.Articles)
+		for _, p := range LabelProblems(tp.Name, langs) {
+			t.Errorf("label %q: %s", tp.Name, p)
+		}
 		for _, w := range labelWords(tp.Name) {
-			if why := badLabelWord(w, langs); why != "" {
-				t.Errorf("label %q: %q is %s", tp.Name, w, why)
-			}
 			if before[strings.ToLower(w)] {
 				t.Errorf("label %q holds %q", tp.Name, w)
 			}
@@ -196,10 +174,8 @@ func TestLabelsPhrasesAndCase(t *testing.T) {
 				t.Errorf("%s topic named %q, want %q among %q", subject, tp.Name, w, items)
 			}
 		}
-		for _, w := range labelWords(tp.Name) {
-			if why := badLabelWord(w, []string{"en"}); why != "" {
-				t.Errorf("label %q: %q is %s", tp.Name, w, why)
-			}
+		for _, p := range LabelProblems(tp.Name, []string{"en"}) {
+			t.Errorf("label %q: %s", tp.Name, p)
 		}
 	}
 }
@@ -219,11 +195,20 @@ func TestLabelsNoStopWordsOfOtherLanguages(t *testing.T) {
 	}
 	topics := AutoTopics(in, Options{})
 	for _, tp := range topics {
-		for _, w := range labelWords(tp.Name) {
-			if why := badLabelWord(w, []string{"en", "de"}); why != "" {
-				t.Errorf("label %q: %q is %s", tp.Name, w, why)
-			}
+		for _, p := range LabelProblems(tp.Name, []string{"en", "de"}) {
+			t.Errorf("label %q: %s", tp.Name, p)
 		}
+	}
+}
+
+func TestLabelProblems(t *testing.T) {
+	got := LabelProblems("die · Premier League · 2022 · x · war", []string{"en", "german"})
+	want := []string{`"die" is a stop word of german`, `"2022" is a number`, `"x" is a single letter`, `"war" is a stop word of german`}
+	if !slices.Equal(got, want) {
+		t.Errorf("LabelProblems = %q, want %q", got, want)
+	}
+	if got := LabelProblems("Premier League · Arsenal", []string{"en", "de"}); got != nil {
+		t.Errorf("LabelProblems of a good label = %q", got)
 	}
 }
 

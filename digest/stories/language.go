@@ -273,15 +273,6 @@ func (t *langTable) trigrams(text string) *language {
 	return l
 }
 
-// detect returns the language of one text: the vote's, else whatlanggo's,
-// else nil.
-func (t *langTable) detect(title, text string) *language {
-	if l := t.vote(title, text); l != nil {
-		return l
-	}
-	return t.trigrams(title + "\n" + cutBytes(text, voteSampleBytes))
-}
-
 // detectAll returns the language of every document: its own vote; else
 // the language most of its source's voted documents are in (a feed
 // mostly keeps to one language, and a bare headline carries too few stop
@@ -366,16 +357,6 @@ func appendLower(dst []byte, w string) []byte {
 		dst = append(dst, c)
 	}
 	return dst
-}
-
-// DetectLanguage returns the ISO 639-1 code (ISO 639-3 where there is
-// none) of the language one text is written in, or "" when it cannot
-// tell: the stop-word vote, else whatlanggo.
-func DetectLanguage(title, text string) string {
-	if l := languages().detect(title, text); l != nil {
-		return l.code
-	}
-	return ""
 }
 
 // Languages returns the language AutoTopics reads each article in (ISO

@@ -9,7 +9,10 @@ import (
 	"github.com/digest-newsletter/digest/digest"
 )
 
-func TestDetectLanguage(t *testing.T) {
+// TestLanguageOfOneArticle: alone in its source, an article is placed by
+// its own stop words, else by whatlanggo, else read in Options.Language
+// ("xx" here).
+func TestLanguageOfOneArticle(t *testing.T) {
 	tests := []struct {
 		name, title, text, want string
 	}{
@@ -30,13 +33,14 @@ func TestDetectLanguage(t *testing.T) {
 		{"chinese", "建国35周年纪念，华表，和平鸽", "35周年1套520，华表60一个，和平鸽20一个，一起出。", "zh"},
 		// A list of words has no stop word to vote with, and trigrams
 		// alone are not trusted for a language with a list.
-		{"word list", "goal striker league match", "penalty referee midfielder stadium keeper season", ""},
-		{"empty", "", "", ""},
+		{"word list", "goal striker league match", "penalty referee midfielder stadium keeper season", "xx"},
+		{"empty", "", "", "xx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := DetectLanguage(tt.title, tt.text); got != tt.want {
-				t.Errorf("DetectLanguage = %q, want %q", got, tt.want)
+			in := []digest.Article{art("Wire", "https://example.org/a", tt.title, tt.text, 0)}
+			if got := Languages(in, Options{Language: "xx"}); got[0] != tt.want {
+				t.Errorf("Languages = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -31,15 +31,10 @@ func sourceKey(source, name, url string) string {
 	return s
 }
 
-// Score is how prominent a story is: distinct sources × source weight ×
-// 2^(-age/RecencyHalfLife), the age taken from opts.Now (or, when that is
-// zero, from newest, the newest article's time). Articles without a date
-// count as ten half-lives old.
-func Score(a digest.Article, opts Options, newest time.Time) float64 {
-	o := opts.WithDefaults()
-	return score(a, o, reference(o, newest))
-}
-
+// reference is the time ages are taken from: opts.Now, or when that is
+// zero the newest article's time. A story's score is distinct sources ×
+// source weight × 2^(-age/RecencyHalfLife); articles without a date count
+// as ten half-lives old.
 func reference(o Options, newest time.Time) time.Time {
 	if !o.Now.IsZero() {
 		return o.Now
