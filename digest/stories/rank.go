@@ -32,9 +32,7 @@ func sourceKey(source, name, url string) string {
 }
 
 // reference is the time ages are taken from: opts.Now, or when that is
-// zero the newest article's time. A story's score is distinct sources ×
-// source weight × 2^(-age/RecencyHalfLife); articles without a date count
-// as ten half-lives old.
+// zero the newest article's time.
 func reference(o Options, newest time.Time) time.Time {
 	if !o.Now.IsZero() {
 		return o.Now
@@ -42,6 +40,9 @@ func reference(o Options, newest time.Time) time.Time {
 	return newest
 }
 
+// score is how prominent a story is: distinct sources × source weight ×
+// 2^(-age/RecencyHalfLife); articles without a date count as ten
+// half-lives old.
 func score(a digest.Article, o Options, now time.Time) float64 {
 	halves := 10.0
 	if !a.Published.IsZero() {
