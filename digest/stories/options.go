@@ -107,8 +107,9 @@ type Options struct {
 	// are read in when neither their own words nor their source's other
 	// articles tell (see language.go), and the one Merge reads every
 	// article in. Lucene's stop words exist for 23 languages, Snowball's
-	// stemmers for english, french, spanish, russian, swedish, norwegian
-	// and hungarian; any other language gets neither.
+	// stemmers for 7 (english, french, spanish, russian, swedish,
+	// norwegian, hungarian); a language without them is read word for
+	// word.
 	Language string
 	// StopWords are extra words ignored everywhere (any case).
 	StopWords []string
