@@ -446,40 +446,46 @@ func (pc phraseCounts) best(stem string, uses func(string) int, strong func(stri
 	return best
 }
 
-// surfaceForms reads the titles and leads of the group's articles that
-// hold a candidate (at most formDocs of them, until each candidate was
-// met formUses times) for how each candidate is written and which phrases
-// hold it.
+// surfaceForms reads the titles and leads of the group's articles for
+// how each candidate is written and which phrases hold it: for each
+// candidate, best first, up to formUses of the articles that hold it,
+// formDocs articles in all.
 func (l *labeler) surfaceForms(cands []candidate, members []int) (map[int32]*forms, phraseCounts) {
-	const formDocs, formUses, leadWords = 100, 20, 200
+	const formDocs, formUses, leadWords = 60, 20, 200
 	want := make(map[string]int32, len(cands))
 	for _, x := range cands {
 		want[l.c.vocab[x.t]] = x.t
 	}
 	out := map[int32]*forms{}
 	phrases := phraseCounts{}
-	needs := func(pos int) bool {
-		for _, field := range [][]int32{l.c.title[pos], l.vecs[pos].idx} {
-			for _, t := range field {
-				if _, ok := want[l.c.vocab[t]]; ok && (out[t] == nil || out[t].total < formUses) {
-					return true
+	holds := func(pos int, t int32) bool {
+		_, inBody := slices.BinarySearch(l.vecs[pos].idx, t)
+		return inBody || slices.Contains(l.c.title[pos], t)
+	}
+	read := map[int]bool{}
+	var order []int
+	for _, x := range cands {
+		met := 0
+		for _, pos := range members {
+			if len(order) >= formDocs || met >= formUses {
+				break
+			}
+			if holds(pos, x.t) {
+				met++
+				if !read[pos] {
+					read[pos] = true
+					order = append(order, pos)
 				}
 			}
 		}
-		return false
 	}
-	read := 0
-	for _, pos := range members {
-		if read >= formDocs {
-			break
-		}
-		if !needs(pos) {
-			continue
-		}
-		read++
+	slices.Sort(order)
+	for _, pos := range order {
 		a := &l.articles[l.order[pos]]
 		r := l.readers[l.langs[pos]]
-		for k, text := range []string{a.Title, lead(a)} {
+		// Cleaning a whole long body for its first leadWords would cost
+		// more than reading them.
+		for k, text := range []string{a.Title, cutBytes(lead(a), leadWords*24)} {
 			tc := k == 0 && titleCase(text)
 			seen := 0
 			prevStem, prevWord := "", ""
