@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/digest-newsletter/digest/internal/config"
-	"github.com/digest-newsletter/digest/subscribers"
+	"github.com/digest-newsletter/digest/links"
 )
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -56,7 +56,7 @@ func checkSecrets(cfg *config.Config) (problems config.Errors, warnings []*confi
 		if key := cfg.Server.Secret(); len(key) == 0 {
 			warnings = append(warnings, cfg.ErrorAt("server.secret_env", fmt.Errorf(
 				"%s is not set in this environment: send, serve and run need it to sign links (make one with: head -c 32 /dev/urandom | base64)", env)))
-		} else if _, err := subscribers.NewTokens(key, nil); err != nil {
+		} else if _, err := links.NewSigner(key, nil); err != nil {
 			problems = append(problems, cfg.ErrorAt("server.secret_env", fmt.Errorf("%s: %w", env, err)))
 		}
 	}

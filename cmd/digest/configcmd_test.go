@@ -65,7 +65,7 @@ secret_env = "TEST_DIGEST_SHORT_SECRET"
 		`c.toml:9: sources[0].path: article folder`,
 		`c.toml:11: smtp.timeout: 30 has no unit`,
 		`c.toml:12: smtp.port: must be a whole number, not a string ("25")`,
-		`c.toml:14: server.secret_env: TEST_DIGEST_SHORT_SECRET: subscribers: token key must be at least 16 bytes, got 5`,
+		`c.toml:14: server.secret_env: TEST_DIGEST_SHORT_SECRET: links: token key must be at least 16 bytes, got 5`,
 	}
 	last := -1
 	for _, w := range want {

@@ -208,6 +208,12 @@ type Server struct {
 	RateWindow     time.Duration `toml:"rate_window"`
 	ConfirmEvery   time.Duration `toml:"confirm_every"`
 	ConsentText    string        `toml:"consent_text"`
+	// Welcome is what a subscriber gets on confirming: "latest" (the
+	// latest issue of their edition) or "none".
+	Welcome string `toml:"welcome"`
+	// ConfirmationsPerHour is the budget of confirmation emails for the
+	// whole list; beyond it they wait in the outbox.
+	ConfirmationsPerHour int `toml:"confirmations_per_hour"`
 }
 
 // Secret reads the HMAC key for tokens from the environment.

@@ -251,6 +251,12 @@ func (c *Config) checkServer(bad problemf) {
 	if c.Server.UnsubscribeTTL < 60*24*time.Hour {
 		bad("server.unsubscribe_ttl", "must be at least 60 days (1440h): unsubscribe links in old digests must keep working")
 	}
+	if w := c.Server.Welcome; w != "latest" && w != "none" {
+		bad("server.welcome", "must be \"latest\" or \"none\", got %q", w)
+	}
+	if c.Server.ConfirmationsPerHour < 0 {
+		bad("server.confirmations_per_hour", "must not be negative")
+	}
 }
 
 func (c *Config) checkInbound(bad problemf) {
