@@ -76,7 +76,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
 
 // Group fills d.Topics and d.Top from selected articles.
 func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now time.Time) {
-	so := stories.OptionsFrom(cfg.Stories, cfg.Sources, now)
+	so := storiesOptions(cfg, now).WithDefaults()
 	if cfg.Stories.MergeEnabled() {
 		articles = stories.Merge(articles, so)
 	}
@@ -108,4 +108,43 @@ func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now 
 	}
 	d.Topics = topics
 	d.Top = stories.Top(articles, so)
+}
+
+// storiesOptions maps the [stories] section and the sources' weights onto
+// the stories package's Options; zero values keep its defaults.
+func storiesOptions(cfg *config.Config, now time.Time) stories.Options {
+	c := cfg.Stories
+	w := make(map[string]float64, len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		if s.Weight > 0 {
+			w[s.Name] = s.Weight
+		}
+	}
+	return stories.Options{
+		MergeThreshold:  c.MergeThreshold,
+		MinTopics:       c.MinTopics,
+		MaxTopics:       c.MaxTopics,
+		LabelTerms:      c.LabelTerms,
+		TopStories:      c.TopStories,
+		TopMinSources:   c.TopMinSources,
+		RecencyHalfLife: c.RecencyHalfLife,
+		Language:        c.Language,
+		StopWords:       append([]string(nil), c.StopWords...),
+		Seed:            c.Seed,
+		SourceWeights:   w,
+		Now:             now,
+
+		LeadWords:          c.LeadWords,
+		TitleWeight:        c.TitleWeight,
+		CandidateTerms:     c.CandidateTerms,
+		MaxPosting:         c.MaxPosting,
+		ClusterTerms:       c.ClusterTerms,
+		ClusterBodyWords:   c.ClusterBodyWords,
+		MinTopicArticles:   c.MinTopicArticles,
+		SampleSize:         c.SampleSize,
+		Iterations:         c.Iterations,
+		Restarts:           c.Restarts,
+		BoilerplateShare:   c.BoilerplateShare,
+		BoilerplateMinDocs: c.BoilerplateMinDocs,
+	}
 }

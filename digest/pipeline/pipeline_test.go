@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/stories"
 	"github.com/digest-newsletter/digest/internal/config"
 )
 
@@ -99,5 +100,57 @@ keywords = ["inflation", "port"]
 	}
 	if len(d.Errors) != 1 || d.Errors[0].Source != "Broken feed" {
 		t.Fatalf("errors %+v: want the broken feed reported by name", d.Errors)
+	}
+}
+
+// TestStoriesOptions: the [stories] keys reach stories.Options, sources
+// weigh what their config says, and an absent key leaves the stories
+// package's own default in place.
+func TestStoriesOptions(t *testing.T) {
+	cfg, err := config.Parse("t.toml", []byte(`
+[newsletter]
+from = "Brief <brief@example.org>"
+base_url = "https://news.example.org"
+[[sources]]
+name = "Heavy"
+url = "https://heavy.example/feed.xml"
+weight = 2.5
+[[sources]]
+name = "Plain"
+url = "https://plain.example/feed.xml"
+[stories]
+merge_threshold = 0.7
+max_topics = 6
+language = "german"
+stop_words = ["Brief"]
+cluster_terms = 40
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	o := storiesOptions(cfg, now)
+	d := o.WithDefaults()
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"merge_threshold", o.MergeThreshold, 0.7},
+		{"max_topics", o.MaxTopics, 6},
+		{"language", o.Language, "german"},
+		{"stop_words", strings.Join(o.StopWords, ","), "Brief"},
+		{"cluster_terms", o.ClusterTerms, 40},
+		{"now", o.Now, now},
+		{"heavy weight", o.SourceWeights["Heavy"], 2.5},
+		{"plain weight", o.SourceWeights["Plain"], 1.0},
+		{"min_topics absent", o.MinTopics, 0},
+		{"min_topics in effect", d.MinTopics, stories.DefaultMinTopics},
+		{"label_terms in effect", d.LabelTerms, stories.DefaultLabelTerms},
+		{"max_topics kept", d.MaxTopics, 6},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
 	}
 }

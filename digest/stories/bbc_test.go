@@ -2,10 +2,11 @@ package stories
 
 import (
 	"encoding/csv"
-	"github.com/digest-newsletter/digest/digest/stories/eval"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/digest-newsletter/digest/digest/stories/eval"
 
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/internal/testenv"

@@ -78,7 +78,7 @@ func BenchmarkTokenize(b *testing.B) {
 	})
 	b.Run("analyzer", func(b *testing.B) {
 		b.SetBytes(size)
-		an := newAnalyzer("english", nil)
+		an := newAnalyzer(languages().named("english"), nil)
 		var buf []int32
 		for b.Loop() {
 			for _, a := range in {

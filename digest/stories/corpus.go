@@ -107,6 +107,16 @@ type readOpts struct {
 	source        func(i int) string
 	boilerShare   float64
 	boilerMinDocs int
+	// lang gives each document's language, nil for the analyzer's own;
+	// a nil lang reads every document in the analyzer's language.
+	lang func(i int) *language
+}
+
+// wordKey is a word as read in one language: stop words and stems
+// depend on both.
+type wordKey struct {
+	lang *language
+	word string
 }
 
 // buildCorpus reads n documents; text(i) gives the title and the body of
@@ -116,35 +126,52 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 	if workers > n {
 		workers = max(n, 1)
 	}
-	locals := make([]*analyzer, workers)
+	// Each worker reads with one analyzer per language it meets; reader[i]
+	// says which of its worker's analyzers read document i.
+	locals := make([][]*analyzer, workers)
+	reader := make([]uint8, n)
 	parallelFor(n, workers, func(lo, hi, w int) {
-		a := an.clone()
+		mine := []*analyzer{an.clone()}
 		for i := lo; i < hi; i++ {
+			a, k := mine[0], 0
+			if ro.lang != nil {
+				if l := ro.lang(i); l != nil && l != an.lang {
+					k = slices.IndexFunc(mine, func(x *analyzer) bool { return x.lang == l })
+					if k < 0 && len(mine) < 256 {
+						k = len(mine)
+						mine = append(mine, an.with(l))
+					}
+					a = mine[max(k, 0)]
+				}
+			}
+			reader[i] = uint8(max(k, 0))
 			title, body := text(i)
 			c.title[i] = a.terms(nil, title, 0)
 			c.body[i] = a.terms(nil, body, ro.bodyMax)
 		}
-		locals[w] = a
+		locals[w] = mine
 	})
 
 	// Every distinct word of the batch, stemmed once.
-	wordID := map[string]int32{}
-	var words []string
-	for _, l := range locals {
-		if l == nil {
-			continue
-		}
-		for _, w := range l.words {
-			if _, ok := wordID[w]; !ok {
-				wordID[w] = int32(len(words))
-				words = append(words, w)
+	wordID := map[wordKey]int32{}
+	var words []wordKey
+	var stemmers []*analyzer
+	for _, mine := range locals {
+		for _, l := range mine {
+			for _, w := range l.words {
+				k := wordKey{l.lang, w}
+				if _, ok := wordID[k]; !ok {
+					wordID[k] = int32(len(words))
+					words = append(words, k)
+					stemmers = append(stemmers, l)
+				}
 			}
 		}
 	}
 	stems := make([]string, len(words))
 	parallelFor(len(words), workers, func(lo, hi, _ int) {
 		for k := lo; k < hi; k++ {
-			stems[k] = an.stem(words[k])
+			stems[k] = stemmers[k].stem(words[k].word)
 		}
 	})
 	seen := map[string]bool{}
@@ -159,22 +186,23 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 	for i, t := range c.vocab {
 		global[t] = int32(i)
 	}
-	remap := make([][]int32, len(locals))
-	for w, l := range locals {
-		if l == nil {
-			continue
-		}
-		remap[w] = make([]int32, len(l.words))
-		for k, word := range l.words {
-			remap[w][k] = -1
-			if t := stems[wordID[word]]; t != "" {
-				remap[w][k] = global[t]
+	remap := make([][][]int32, len(locals))
+	for w, mine := range locals {
+		remap[w] = make([][]int32, len(mine))
+		for x, l := range mine {
+			m := make([]int32, len(l.words))
+			for k, word := range l.words {
+				m[k] = -1
+				if t := stems[wordID[wordKey{l.lang, word}]]; t != "" {
+					m[k] = global[t]
+				}
 			}
+			remap[w][x] = m
 		}
 	}
 	parallelFor(n, workers, func(lo, hi, w int) {
-		m := remap[w]
 		for i := lo; i < hi; i++ {
+			m := remap[w][reader[i]]
 			for _, field := range []*[]int32{&c.title[i], &c.body[i]} {
 				f := *field
 				dropped := false
@@ -286,13 +314,9 @@ func (c *corpus) dropBoilerplate(group func(i int) string, share float64, minDoc
 	}
 }
 
-// idf is the smoothed inverse document frequency; the +1 keeps terms that
-// every document shares from vanishing, so two reports of one story in a
-// batch of two still compare.
-func (c *corpus) idf(t int32) float64 {
-	return float64(c.idfs[t])
-}
-
+// computeIDF sets the smoothed inverse document frequencies; the +1 keeps
+// terms that every document shares from vanishing, so two reports of one
+// story in a batch of two still compare.
 func (c *corpus) computeIDF() {
 	n := float64(len(c.title))
 	c.idfs = make([]float32, len(c.df))
@@ -376,23 +400,4 @@ func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bo
 // weight is the TF-IDF weight of term t seen tf times.
 func (c *corpus) weight(t int32, tf float32) float32 {
 	return float32(1+math.Log(float64(tf))) * c.idfs[t]
-}
-
-// dot of two sorted sparse vectors.
-func dot(a, b svec) float32 {
-	var s float32
-	i, j := 0, 0
-	for i < len(a.idx) && j < len(b.idx) {
-		switch {
-		case a.idx[i] == b.idx[j]:
-			s += a.val[i] * b.val[j]
-			i++
-			j++
-		case a.idx[i] < b.idx[j]:
-			i++
-		default:
-			j++
-		}
-	}
-	return s
 }

@@ -18,16 +18,30 @@ func canonicalOrder(articles []digest.Article) []int {
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		x, y := &articles[a], &articles[b]
-		return cmp.Or(
-			strings.Compare(x.ID, y.ID),
-			strings.Compare(x.URL, y.URL),
-			strings.Compare(x.Title, y.Title),
-			strings.Compare(x.Source, y.Source),
-			strings.Compare(x.SourceName, y.SourceName),
-			x.Published.Compare(y.Published),
-			strings.Compare(x.Summary, y.Summary),
-			strings.Compare(x.Body, y.Body),
-		)
+		// One field after the other: cmp.Or would compare every body of
+		// every pair, though IDs nearly always differ.
+		if c := strings.Compare(x.ID, y.ID); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.URL, y.URL); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Title, y.Title); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Source, y.Source); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.SourceName, y.SourceName); c != 0 {
+			return c
+		}
+		if c := x.Published.Compare(y.Published); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Summary, y.Summary); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Body, y.Body)
 	})
 	return order
 }
@@ -61,14 +75,14 @@ type edge struct {
 //
 // The output holds the representatives in input order.
 func Merge(articles []digest.Article, opts Options) []digest.Article {
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	n := len(articles)
 	if n < 2 {
 		return slices.Clone(articles)
 	}
 	order := canonicalOrder(articles)
 	workers := workerCount(o, n)
-	an := newAnalyzer(o.Language, o.StopWords)
+	an := newAnalyzer(languages().named(o.Language), o.StopWords)
 	c := buildCorpus(n, func(i int) (string, string) {
 		a := &articles[order[i]]
 		return a.Title, lead(a)

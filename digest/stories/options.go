@@ -8,18 +8,43 @@
 // stories and topics, because the work is done in a canonical article order
 // with a fixed seed, and parallel steps only compute per-article results
 // that are combined sequentially.
+//
+// Each article is read in its own language (see language.go): its stop
+// words and stemmer, so a German report is not grouped, nor its topic
+// named, by "die", "der" and "von".
+//
+// The package owns its Options and their defaults and knows nothing of the
+// application's config: digest/pipeline maps the [stories] section onto
+// Options.
 package stories
 
 import (
 	"strings"
 	"time"
-
-	"github.com/digest-newsletter/digest/internal/config"
 )
 
-// Defaults for the tuning knobs that have no config key (yet). They are
-// exported so the docs, the bench command and the tests agree.
+// Defaults for every knob; Options' zero values mean these. They are
+// exported so the docs, the config example, the bench command and the
+// tests agree.
 const (
+	// DefaultMergeThreshold is the TF-IDF cosine of title and lead above
+	// which two articles are one story.
+	DefaultMergeThreshold = 0.5
+	// DefaultMinTopics and DefaultMaxTopics bound the automatic topics.
+	DefaultMinTopics = 2
+	DefaultMaxTopics = 12
+	// DefaultLabelTerms is how many words or phrases name a topic.
+	DefaultLabelTerms = 3
+	// DefaultTopStories lead stories, each covered by at least
+	// DefaultTopMinSources sources.
+	DefaultTopStories    = 3
+	DefaultTopMinSources = 2
+	// DefaultRecencyHalfLife is the age at which a story's recency score
+	// halves.
+	DefaultRecencyHalfLife = 24 * time.Hour
+	// DefaultLanguage is the language of articles whose own words and
+	// source do not tell.
+	DefaultLanguage = "english"
 	// DefaultLeadWords is how many content words of the body (or, when the
 	// body is empty, the summary) form the lead compared in story merging.
 	// Outlets agree most at the start of a report; later paragraphs drift.
@@ -78,9 +103,13 @@ type Options struct {
 	TopStories, TopMinSources int
 	// RecencyHalfLife is the age at which a story's recency score halves.
 	RecencyHalfLife time.Duration
-	// Language selects stemming and stop words: english, french, spanish,
-	// russian, swedish, norwegian, hungarian; any other language gets
-	// neither stemming nor built-in stop words.
+	// Language is the language (English name or ISO 639-1 code) articles
+	// are read in when neither their own words nor their source's other
+	// articles tell (see language.go), and the one Merge reads every
+	// article in. Lucene's stop words exist for 23 languages, Snowball's
+	// stemmers for 7 (english, french, spanish, russian, swedish,
+	// norwegian, hungarian); a language without them is read word for
+	// word.
 	Language string
 	// StopWords are extra words ignored everywhere (any case).
 	StopWords []string
@@ -111,64 +140,27 @@ type Options struct {
 	Workers int
 }
 
-// OptionsFrom builds Options from the [stories] config section and the
-// sources' weights.
-func OptionsFrom(c config.Stories, sources []config.Source, now time.Time) Options {
-	w := make(map[string]float64, len(sources))
-	for _, s := range sources {
-		if s.Weight > 0 {
-			w[s.Name] = s.Weight
-		}
-	}
-	return Options{
-		MergeThreshold:  c.MergeThreshold,
-		MinTopics:       c.MinTopics,
-		MaxTopics:       c.MaxTopics,
-		LabelTerms:      c.LabelTerms,
-		TopStories:      c.TopStories,
-		TopMinSources:   c.TopMinSources,
-		RecencyHalfLife: c.RecencyHalfLife,
-		Language:        c.Language,
-		StopWords:       append([]string(nil), c.StopWords...),
-		Seed:            c.Seed,
-		SourceWeights:   w,
-
-		LeadWords:          c.LeadWords,
-		TitleWeight:        c.TitleWeight,
-		CandidateTerms:     c.CandidateTerms,
-		MaxPosting:         c.MaxPosting,
-		ClusterTerms:       c.ClusterTerms,
-		ClusterBodyWords:   c.ClusterBodyWords,
-		MinTopicArticles:   c.MinTopicArticles,
-		SampleSize:         c.SampleSize,
-		Iterations:         c.Iterations,
-		Restarts:           c.Restarts,
-		BoilerplateShare:   c.BoilerplateShare,
-		BoilerplateMinDocs: c.BoilerplateMinDocs,
-		Now:                now,
-	}.withDefaults()
-}
-
-// withDefaults fills every zero field with its default, so callers that
-// build Options by hand get the same behaviour as the config path.
-func (o Options) withDefaults() Options {
+// WithDefaults fills every zero field with its default. The package's
+// functions apply it themselves; callers use it to read the values in
+// effect (MinTopicArticles).
+func (o Options) WithDefaults() Options {
 	if o.MergeThreshold <= 0 {
-		o.MergeThreshold = config.DefaultMergeThreshold
+		o.MergeThreshold = DefaultMergeThreshold
 	}
-	setInt(&o.MinTopics, config.DefaultMinTopics)
-	setInt(&o.MaxTopics, config.DefaultMaxTopics)
+	setInt(&o.MinTopics, DefaultMinTopics)
+	setInt(&o.MaxTopics, DefaultMaxTopics)
 	if o.MaxTopics < o.MinTopics {
 		o.MaxTopics = o.MinTopics
 	}
-	setInt(&o.LabelTerms, config.DefaultLabelTerms)
-	setInt(&o.TopStories, config.DefaultTopStories)
-	setInt(&o.TopMinSources, config.DefaultTopMinSources)
+	setInt(&o.LabelTerms, DefaultLabelTerms)
+	setInt(&o.TopStories, DefaultTopStories)
+	setInt(&o.TopMinSources, DefaultTopMinSources)
 	if o.RecencyHalfLife <= 0 {
-		o.RecencyHalfLife = config.DefaultRecencyHalfLife
+		o.RecencyHalfLife = DefaultRecencyHalfLife
 	}
 	o.Language = strings.ToLower(strings.TrimSpace(o.Language))
 	if o.Language == "" {
-		o.Language = "english"
+		o.Language = DefaultLanguage
 	}
 	if o.Seed == 0 {
 		o.Seed = 1

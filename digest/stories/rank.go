@@ -31,15 +31,8 @@ func sourceKey(source, name, url string) string {
 	return s
 }
 
-// Score is how prominent a story is: distinct sources × source weight ×
-// 2^(-age/RecencyHalfLife), the age taken from opts.Now (or, when that is
-// zero, from newest, the newest article's time). Articles without a date
-// count as ten half-lives old.
-func Score(a digest.Article, opts Options, newest time.Time) float64 {
-	o := opts.withDefaults()
-	return score(a, o, reference(o, newest))
-}
-
+// reference is the time ages are taken from: opts.Now, or when that is
+// zero the newest article's time.
 func reference(o Options, newest time.Time) time.Time {
 	if !o.Now.IsZero() {
 		return o.Now
@@ -47,6 +40,9 @@ func reference(o Options, newest time.Time) time.Time {
 	return newest
 }
 
+// score is how prominent a story is: distinct sources × source weight ×
+// 2^(-age/RecencyHalfLife); articles without a date count as ten
+// half-lives old.
 func score(a digest.Article, o Options, now time.Time) float64 {
 	halves := 10.0
 	if !a.Published.IsZero() {
@@ -69,7 +65,7 @@ func newestTime(articles []digest.Article) time.Time {
 // Rank orders articles in place by Score, highest first; ties go to the
 // more recent, then by title and URL so the order is deterministic.
 func Rank(articles []digest.Article, opts Options) {
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	now := reference(o, newestTime(articles))
 	type item struct {
 		a digest.Article
@@ -96,7 +92,7 @@ func Rank(articles []digest.Article, opts Options) {
 // distinct sources, by number of sources, then recency, then source
 // weight. The articles are copies; they stay in their topics too.
 func Top(articles []digest.Article, opts Options) []digest.Article {
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	type item struct {
 		a digest.Article
 		n int

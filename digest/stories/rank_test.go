@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/digest"
-	"github.com/digest-newsletter/digest/internal/config"
 )
 
 func story(title, source string, age time.Duration, also ...string) digest.Article {
@@ -105,8 +104,7 @@ func TestRank(t *testing.T) {
 }
 
 func TestOptionsDefaults(t *testing.T) {
-	cfg := config.Default()
-	o := OptionsFrom(cfg.Stories, []config.Source{{Name: "Heavy", Weight: 2.5}, {Name: "Plain"}}, t0)
+	o := Options{Now: t0, SourceWeights: map[string]float64{"Heavy": 2.5, "Plain": 0}}.WithDefaults()
 	checks := []struct {
 		name      string
 		got, want any
@@ -144,10 +142,7 @@ func TestOptionsDefaults(t *testing.T) {
 			}
 		})
 	}
-	if zero := (Options{}).withDefaults(); zero.MergeThreshold != o.MergeThreshold || zero.MaxTopics != o.MaxTopics || zero.Language != o.Language {
-		t.Errorf("Options{} defaults differ from the config's: %+v", zero)
-	}
-	if bad := (Options{MinTopics: 8, MaxTopics: 3}).withDefaults(); bad.MaxTopics < bad.MinTopics {
+	if bad := (Options{MinTopics: 8, MaxTopics: 3}).WithDefaults(); bad.MaxTopics < bad.MinTopics {
 		t.Errorf("max %d below min %d", bad.MaxTopics, bad.MinTopics)
 	}
 }

@@ -6,13 +6,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/kljensen/snowball/english"
-	"github.com/kljensen/snowball/french"
-	"github.com/kljensen/snowball/hungarian"
-	"github.com/kljensen/snowball/norwegian"
-	"github.com/kljensen/snowball/russian"
-	"github.com/kljensen/snowball/spanish"
-	"github.com/kljensen/snowball/swedish"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -93,13 +86,23 @@ func isIdeographic(r rune) bool {
 // scanWords calls emit with every word of text in its original case until
 // emit returns false.
 func scanWords(text string, emit func(string) bool) {
+	scanPhrases(text, func(w string, _ bool) bool { return emit(w) })
+}
+
+// scanPhrases is scanWords that also tells emit whether only spaces
+// separate the word from the one before it, so the two may be read as a
+// phrase ("Premier League"); punctuation, a line break or a skipped URL
+// between them say they may not.
+func scanPhrases(text string, emit func(w string, joined bool) bool) {
 	s := cleanText(text)
+	lastEnd := -1
 	for i := 0; i < len(s); {
 		// URLs carry slugs that repeat the title and hosts that repeat the
 		// source: both would make unrelated items from one site look alike.
 		if s[i] == 'h' || s[i] == 'w' || s[i] == 'H' || s[i] == 'W' {
 			if n := urlLen(s[i:]); n > 0 {
 				i += n
+				lastEnd = -1
 				continue
 			}
 		}
@@ -114,9 +117,10 @@ func scanWords(text string, emit func(string) bool) {
 		}
 		if isIdeographic(r) {
 			var more bool
-			if i, more = emitIdeographs(s, i, emit); !more {
+			if i, more = emitIdeographs(s, i, func(w string) bool { return emit(w, false) }); !more {
 				return
 			}
+			lastEnd = -1
 			continue
 		}
 		start := i
@@ -144,10 +148,22 @@ func scanWords(text string, emit func(string) bool) {
 		if strings.IndexByte(w, ',') >= 0 {
 			w = strings.ReplaceAll(w, ",", "")
 		}
-		if utf8.RuneCountInString(w) > 1 && !emit(w) {
-			return
+		if utf8.RuneCountInString(w) > 1 {
+			if !emit(w, lastEnd >= 0 && onlySpaces(s[lastEnd:start])) {
+				return
+			}
+			lastEnd = i
 		}
 	}
+}
+
+func onlySpaces(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' && s[i] != '\t' {
+			return false
+		}
+	}
+	return len(s) > 0
 }
 
 func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
@@ -203,15 +219,16 @@ via per can cannot will shall whether though although use used using thing
 things lot good just really every within without end ll ve re don didn
 doesn isn wasn now later earlier`
 
-// analyzer reads words for one goroutine. Reading (terms) numbers each
-// distinct lower-case content word in the order met, without stemming:
-// buildCorpus stems each distinct word of a batch once, shared by all
-// workers, since stemming rare words otherwise dominates. term stems on
-// the spot, for the few words labels need.
+// analyzer reads words of one language for one goroutine. Reading
+// (terms) numbers each distinct lower-case content word in the order met,
+// without stemming: buildCorpus stems each distinct word of a batch once,
+// shared by all workers, since stemming rare words otherwise dominates.
+// term stems on the spot, for the few words labels need.
 type analyzer struct {
-	stemFn func(string, bool) string
-	isStop func(string) bool
-	extra  map[string]bool
+	lang *language
+	// user holds the configured extra stop words; extra adds to them the
+	// news words of the language (for English).
+	user, extra map[string]bool
 	// cache maps a lower-case word to its number in words, -1 for a stop
 	// word.
 	cache   map[string]int32
@@ -220,36 +237,29 @@ type analyzer struct {
 	stems   map[string]string
 }
 
-func newAnalyzer(language string, stopWords []string) *analyzer {
-	a := &analyzer{extra: map[string]bool{}}
-	switch language {
-	case "english":
-		a.stemFn, a.isStop = english.Stem, english.IsStopWord
-		for _, w := range strings.Fields(englishNewsStopWords) {
-			a.extra[w] = true
-		}
-	case "french":
-		a.stemFn, a.isStop = french.Stem, french.IsStopWord
-	case "spanish":
-		a.stemFn, a.isStop = spanish.Stem, spanish.IsStopWord
-	case "russian":
-		a.stemFn, a.isStop = russian.Stem, russian.IsStopWord
-	case "swedish":
-		a.stemFn, a.isStop = swedish.Stem, swedish.IsStopWord
-	case "norwegian":
-		a.stemFn, a.isStop = norwegian.Stem, norwegian.IsStopWord
-	case "hungarian":
-		a.stemFn, a.isStop = hungarian.Stem, hungarian.IsStopWord
-	default:
-		a.stemFn = func(w string, _ bool) string { return w }
-		a.isStop = func(string) bool { return false }
-	}
+func newAnalyzer(lang *language, stopWords []string) *analyzer {
+	user := map[string]bool{}
 	for _, w := range stopWords {
 		for _, t := range Tokenize(w) {
-			a.extra[t] = true
+			user[t] = true
 		}
 	}
-	return a.clone()
+	return (&analyzer{user: user}).with(lang)
+}
+
+// with is an analyzer of language l with the same extra stop words.
+func (a *analyzer) with(l *language) *analyzer {
+	b := &analyzer{lang: l, user: a.user, extra: a.user}
+	if l.code == "en" {
+		b.extra = map[string]bool{}
+		for w := range a.user {
+			b.extra[w] = true
+		}
+		for _, w := range strings.Fields(englishNewsStopWords) {
+			b.extra[w] = true
+		}
+	}
+	return b.clone()
 }
 
 // clone shares the read-only tables and starts its own numbering.
@@ -265,14 +275,17 @@ func (a *analyzer) clone() *analyzer {
 // stopWord reports a lower-case word that is ignored: a stop word or a
 // number of one or two digits.
 func (a *analyzer) stopWord(lower string) bool {
-	return a.isStop(lower) || a.extra[lower] || smallNumber(lower)
+	return a.lang.isStop(lower) || a.extra[lower] || smallNumber(lower)
 }
 
 // stem returns the stem of a lower-case content word, "" when the stem
 // itself is a stop word (some lists name only the stem: "le" for "les").
 func (a *analyzer) stem(lower string) string {
-	t := a.stemFn(lower, true)
-	if a.extra[t] || a.isStop(t) {
+	t := lower
+	if a.lang.stem != nil {
+		t = a.lang.stem(lower, true)
+	}
+	if a.extra[t] || a.lang.isStop(t) {
 		return ""
 	}
 	return t

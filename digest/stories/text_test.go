@@ -56,7 +56,7 @@ func TestAnalyzerTerms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newAnalyzer(tt.language, tt.stopWords)
+			a := newAnalyzer(languages().named(tt.language), tt.stopWords)
 			var got []string
 			for _, id := range a.terms(nil, tt.in, 0) {
 				if t := a.stem(a.words[id]); t != "" {
@@ -74,7 +74,7 @@ func TestAnalyzerTerms(t *testing.T) {
 }
 
 func TestAnalyzerTermsLimit(t *testing.T) {
-	a := newAnalyzer("english", nil)
+	a := newAnalyzer(languages().named("english"), nil)
 	got := a.terms(nil, "alpha beta gamma delta epsilon", 3)
 	if len(got) != 3 {
 		t.Fatalf("got %d terms, want 3", len(got))

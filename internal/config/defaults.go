@@ -11,13 +11,6 @@ const (
 	DefaultCollectWorkers  = 16
 	DefaultSourceTimeout   = 20 * time.Second
 	DefaultMaxBytes        = 10 << 20
-	DefaultMergeThreshold  = 0.5
-	DefaultMinTopics       = 2
-	DefaultMaxTopics       = 12
-	DefaultLabelTerms      = 3
-	DefaultTopStories      = 3
-	DefaultTopMinSources   = 2
-	DefaultRecencyHalfLife = 24 * time.Hour
 	DefaultMaxHTMLBytes    = 100 * 1024
 	DefaultAccentColor     = "#1a5fb4"
 	DefaultSMTPConcurrency = 4
@@ -76,20 +69,8 @@ func (c *Config) applyDefaults() {
 		}
 	}
 
-	st := &c.Stories
-	if st.MergeThreshold == 0 {
-		st.MergeThreshold = DefaultMergeThreshold
-	}
-	setInt(&st.MinTopics, DefaultMinTopics)
-	setInt(&st.MaxTopics, DefaultMaxTopics)
-	setInt(&st.LabelTerms, DefaultLabelTerms)
-	setInt(&st.TopStories, DefaultTopStories)
-	setInt(&st.TopMinSources, DefaultTopMinSources)
-	setDur(&st.RecencyHalfLife, DefaultRecencyHalfLife)
-	setStr(&st.Language, "english")
-	if st.Seed == 0 {
-		st.Seed = 1
-	}
+	// [stories] zero values mean the stories package's defaults, which
+	// it owns (digest/pipeline maps the section onto stories.Options).
 
 	th := &c.Theme
 	setStr(&th.AccentColor, DefaultAccentColor)

@@ -166,10 +166,11 @@ func (c *Config) checkCollect(bad problemf) {
 
 func (c *Config) checkStories(bad problemf) {
 	st := c.Stories
-	if st.MergeThreshold <= 0 || st.MergeThreshold > 1 {
+	// Zero (or absent) means the stories package's default.
+	if st.MergeThreshold < 0 || st.MergeThreshold > 1 {
 		bad("stories.merge_threshold", "must be in (0, 1], got %v", st.MergeThreshold)
 	}
-	if st.MinTopics < 1 || st.MaxTopics < st.MinTopics {
+	if st.MinTopics < 0 || st.MaxTopics < 0 || (st.MinTopics > 0 && st.MaxTopics > 0 && st.MaxTopics < st.MinTopics) {
 		bad("stories.max_topics", "need 1 <= min_topics (%d) <= max_topics (%d)", st.MinTopics, st.MaxTopics)
 	}
 	for key, v := range map[string]int{"lead_words": st.LeadWords, "candidate_terms": st.CandidateTerms, "max_posting": st.MaxPosting,
