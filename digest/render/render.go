@@ -36,6 +36,9 @@ const (
 	tmplConfirmHTML = "confirm.html.tmpl"
 	tmplConfirmText = "confirm.txt.tmpl"
 	tmplPreview     = "preview.html.tmpl"
+	// defFeedContent is a define in the HTML set (partials.html.tmpl by
+	// default): an issue's articles for a feed entry.
+	defFeedContent = "feed_content"
 	// Defines inside the text set (subjects.txt.tmpl by default).
 	defSubject        = "subject"
 	defConfirmSubject = "confirm_subject"
@@ -118,7 +121,7 @@ func New(opts Options) (*Renderer, error) {
 	}
 	// An override file replaces a whole embedded file, defines and all, so
 	// a define the renderer calls by name can go missing with it.
-	for _, name := range []string{tmplEmailHTML, tmplConfirmHTML, tmplPreview} {
+	for _, name := range []string{tmplEmailHTML, tmplConfirmHTML, tmplPreview, defFeedContent} {
 		if r.html.Lookup(name) == nil {
 			return nil, fmt.Errorf("render: template %s is missing", name)
 		}

@@ -38,6 +38,10 @@ type emailData struct {
 	// or max_per_topic; the templates then link to WebURL.
 	Truncated bool
 	Recipient recipientView
+	// Web is set when the issue is rendered as a public web page (see
+	// RenderPage): the templates then leave out the greeting and the
+	// personal footer and add the page's head links.
+	Web *webView
 }
 
 type recipientView struct {
@@ -54,8 +58,10 @@ type topicView struct {
 // without a url has a file:// URL, which means nothing to a reader (and
 // html/template would turn it into a dead "#ZgotmplZ" anchor), so the
 // templates show such an article's title unlinked.
+//
+// Anchor is the article's id on its issue page.
 type articleView struct {
-	Title, URL, Source, Author, Summary string
+	Title, URL, Source, Author, Summary, Anchor string
 	Date                                *dateView
 	Also                                []digest.Also
 }
@@ -228,6 +234,7 @@ func (r *Renderer) article(a digest.Article, loc *time.Location) articleView {
 		Source:  oneLine(a.Source),
 		Author:  oneLine(a.Author),
 		Summary: oneLine(a.Summary),
+		Anchor:  anchor(a),
 	}
 	if !a.Published.IsZero() {
 		t := a.Published.In(loc)
