@@ -62,8 +62,8 @@ type topicView struct {
 // Anchor is the article's id on its issue page.
 type articleView struct {
 	Title, URL, Source, Author, Summary, Anchor string
-	Date                                *dateView
-	Also                                []digest.Also
+	Date                                        *dateView
+	Also                                        []digest.Also
 }
 
 type dateView struct{ Text, ISO string }
