@@ -83,4 +83,3 @@ func (db *DB) ArchivedIssue(ctx context.Context, id int64) (Issue, error) {
 	}
 	return is, nil
 }
-
