@@ -63,3 +63,64 @@ func TestRenderPage(t *testing.T) {
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
 }
+
+// With the archive on, an email links to its issue page: "View in
+// browser", the "more on the web" links (the page cuts nothing) and the
+// articles without a URL of their own, at their anchor. The URL is set
+// once per issue, after rendering; before (a dry run) the links fall back
+// to the base URL; with the archive off there is no "View in browser".
+func TestIssueLinksInEmail(t *testing.T) {
+	d := fixtureDigest()
+	d.Topics[1].Articles[0].URL = "file:///srv/notes/note.md" // shown
+	noURL := d.Topics[1].Articles[0]
+	extra := d.Topics[2].Articles[0]
+	extra.ID, extra.Title = "extra", "An extra story to cut"
+	d.Topics[1].Articles = append(d.Topics[1].Articles, extra) // cut
+	r := newTestRenderer(t, func(o *Options) { o.IssueLinks = true; o.Newsletter.MaxPerTopic = 1 })
+	rd, err := r.Render(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rd.Truncated {
+		t.Fatal("fixture should be cut at one article per topic")
+	}
+	rd.SetIssueURL("https://news.example.org/archive/7")
+	html, text := rd.Personalize(testRecipient)
+	for _, want := range []string{">View in browser</a>", ">Read more on the web</a>", "1 more in Education on the web</a>"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("html lacks %s", want)
+		}
+	}
+	// View in browser, 1 more in Education, Read more on the web.
+	if n := strings.Count(string(html), `href="https://news.example.org/archive/7"`); n != 3 {
+		t.Errorf("%d links to the issue page, want 3", n)
+	}
+	if strings.Contains(string(html), "news.example.org/latest") {
+		t.Error("a web link still goes to theme.web_url, not the issue page")
+	}
+	if !strings.Contains(string(html), `href="https://news.example.org/archive/7#`+anchor(noURL)+`"`) {
+		t.Errorf("the article without a URL does not link to its anchor")
+	}
+	if !strings.Contains(string(text), "View in browser: https://news.example.org/archive/7") {
+		t.Errorf("text lacks the View in browser line:\n%s", text)
+	}
+
+	unset, err := r.Render(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ = unset.Personalize(testRecipient)
+	if !strings.Contains(string(html), `<a href="https://news.example.org" style="color:#1a5fb4">View in browser</a>`) {
+		t.Error("without an issue URL, View in browser should fall back to the base URL")
+	}
+
+	off := newTestRenderer(t, nil)
+	rd, err = off.Render(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ = rd.Personalize(testRecipient)
+	if strings.Contains(string(html), "View in browser") {
+		t.Error("archive off, yet the email links to the browser")
+	}
+}

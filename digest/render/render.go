@@ -53,6 +53,10 @@ type Options struct {
 	// *.txt.tmpl file there replaces the embedded file of the same name;
 	// other such files are added (as partials).
 	TemplatesDir string
+	// IssueLinks puts the issue's archive page in every email ("View in
+	// browser", "more on the web"): [archive] enabled. The URL itself is
+	// set per issue with Rendered.SetIssueURL.
+	IssueLinks bool
 	// Now gives the issue date for the subject and masthead; nil means
 	// time.Now. Article dates are shown in Now's location.
 	Now func() time.Time

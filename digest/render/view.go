@@ -37,6 +37,9 @@ type emailData struct {
 	// Truncated is set when articles were left out to fit max_html_bytes
 	// or max_per_topic; the templates then link to WebURL.
 	Truncated bool
+	// IssueURL is the issue's archive page ("View in browser"), "" when
+	// the archive is off; the "more on the web" links go there.
+	IssueURL  string
 	Recipient recipientView
 	// Web is set when the issue is rendered as a public web page (see
 	// RenderPage): the templates then leave out the greeting and the
@@ -59,9 +62,11 @@ type topicView struct {
 // html/template would turn it into a dead "#ZgotmplZ" anchor), so the
 // templates show such an article's title unlinked.
 //
-// Anchor is the article's id on its issue page.
+// Anchor is the article's id on its issue page; PageURL is the link to it
+// there, set in emails (when the archive is on) for an article without a
+// URL, so its cut summary leads somewhere.
 type articleView struct {
-	Title, URL, Source, Author, Summary, Anchor string
+	Title, URL, Source, Author, Summary, Anchor, PageURL string
 	Date                                        *dateView
 	Also                                        []digest.Also
 }
@@ -326,6 +331,13 @@ func truncateWords(s string, n int) string {
 // renderAt runs the templates and the inliner for k articles per topic.
 func (r *Renderer) renderAt(v *view, k int, nonce string) (*Rendered, error) {
 	data := v.limited(k)
+	if r.opts.IssueLinks {
+		data.IssueURL = sentinel(nonce, slotIssue)
+		data.Top = withPageURLs(data.Top, data.IssueURL)
+		for i := range data.Topics {
+			data.Topics[i].Articles = withPageURLs(data.Topics[i].Articles, data.IssueURL)
+		}
+	}
 	data.Recipient = recipientView{
 		Name:           sentinel(nonce, slotName),
 		Email:          sentinel(nonce, slotEmail),
@@ -383,4 +395,17 @@ func inline(html string) (string, error) {
 	}
 	// The marker attribute has done its job; clients need not see it.
 	return strings.ReplaceAll(out, ` data-premailer="ignore"`, ""), nil
+}
+
+// withPageURLs links the articles without a URL of their own to their
+// place on the issue page. It copies: the view is rendered more than once.
+func withPageURLs(as []articleView, issueURL string) []articleView {
+	out := make([]articleView, len(as))
+	for i, a := range as {
+		if a.URL == "" {
+			a.PageURL = issueURL + "#" + a.Anchor
+		}
+		out[i] = a
+	}
+	return out
 }
