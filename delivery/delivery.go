@@ -333,6 +333,9 @@ type variants struct {
 	mu    sync.Mutex
 	cache map[string]*render.Rendered
 	names map[string]bool
+	// issueURL is the issue's archive page, given to every rendering
+	// before it is shared ("" in a dry run or with the archive off).
+	issueURL string
 }
 
 func newVariants(r Renderer, d *digest.Digest) *variants {
@@ -375,6 +378,7 @@ func (v *variants) get(topics []string) (*render.Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.SetIssueURL(v.issueURL)
 	v.cache[key] = r
 	return r, nil
 }
@@ -404,6 +408,7 @@ func (v *variants) thaw(frozen map[string][]byte) error {
 		if err := r.UnmarshalBinary(b); err != nil {
 			return fmt.Errorf("delivery: frozen rendering: %w", err)
 		}
+		r.SetIssueURL(v.issueURL)
 		v.cache[k] = r
 	}
 	return nil
@@ -430,7 +435,7 @@ func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.
 		Text:           text,
 		ListID:         ListID(cfg),
 		UnsubscribeURL: unsub,
-		Headers:        map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)},
+		Headers:        withListArchive(cfg, s.o.Links, map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)}),
 	}
 	if s.o.UnsubscribeMailto != nil {
 		m.UnsubscribeMailto = s.o.UnsubscribeMailto(rc.subject())

@@ -46,6 +46,16 @@ func TestArchiveAfterASend(t *testing.T) {
 		t.Fatal(err)
 	}
 	issue := e.issues()[0].ID
+	page := fmt.Sprintf("https://news.example.org/archive/%d", issue)
+	for _, m := range e.srv.Messages() {
+		if got := m.Header.Get("List-Archive"); got != "<https://news.example.org/archive>" {
+			t.Errorf("List-Archive = %q", got)
+		}
+		body := bodyText(t, m.Data)
+		if !strings.Contains(body, `href="`+page+`"`) || !strings.Contains(body, "View in browser: "+page) {
+			t.Errorf("the mail does not link to its issue page %s", page)
+		}
+	}
 	for _, path := range []string{"/archive", fmt.Sprintf("/archive/%d", issue), "/archive/feed.atom", "/archive/feed.json"} {
 		code, body := archiveGet(t, h, path)
 		if code != 200 {
@@ -84,5 +94,22 @@ func TestArchiveAfterASend(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// [archive] enabled = false takes the links out of the mail too.
+func TestArchiveOffNoLinksInMail(t *testing.T) {
+	e := newRunEnv(t)
+	cfgPath := e.config("@daily", 1, "\n[archive]\nenabled = false\n")
+	e.subscribe(cfgPath, "ana.lima@example.org")
+	e.articleAt("Harbour reopens after the storm", time.Now().Add(-time.Hour))
+	e.cli(cfgPath, "send")
+	runWaitMessages(t, e.srv, 1)
+	m := e.srv.Messages()[0]
+	if got := m.Header.Get("List-Archive"); got != "" {
+		t.Errorf("List-Archive = %q with the archive off", got)
+	}
+	if body := bodyText(t, m.Data); strings.Contains(body, "/archive") || strings.Contains(body, "View in browser") {
+		t.Error("the mail links to the archive while it is off")
 	}
 }

@@ -67,8 +67,8 @@ type topicView struct {
 // URL, so its cut summary leads somewhere.
 type articleView struct {
 	Title, URL, Source, Author, Summary, Anchor, PageURL string
-	Date                                        *dateView
-	Also                                        []digest.Also
+	Date                                                 *dateView
+	Also                                                 []digest.Also
 }
 
 type dateView struct{ Text, ISO string }
