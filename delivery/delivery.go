@@ -339,9 +339,15 @@ type variants struct {
 }
 
 func newVariants(r Renderer, d *digest.Digest) *variants {
+	// The topics a reader can choose: the configured ones this issue has,
+	// and "More" for the catch-all and the automatic topics.
 	names := map[string]bool{}
 	for _, t := range d.Topics {
-		names[t.Name] = true
+		if t.Auto {
+			names[digest.MoreTopic] = true
+		} else {
+			names[t.Name] = true
+		}
 	}
 	return &variants{r: r, d: d, cache: map[string]*render.Rendered{}, names: names}
 }

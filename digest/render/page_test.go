@@ -124,3 +124,24 @@ func TestIssueLinksInEmail(t *testing.T) {
 		t.Error("archive off, yet the email links to the browser")
 	}
 }
+
+// "More" stands for what no configured topic claims: the catch-all and the
+// automatic topics.
+func TestMoreTakesTheAutomaticTopics(t *testing.T) {
+	r := newTestRenderer(t, nil)
+	d := fixtureDigest()
+	d.Topics[2].Auto = true // Sport, found by clustering
+	rd, err := r.Render(d, []string{"more"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := rd.Personalize(testRecipient)
+	for _, want := range []string{">Top stories</h2>", ">Sport</h2>", ">More</h2>"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("a More reader misses %s", want)
+		}
+	}
+	if strings.Contains(string(html), ">Education</h2>") {
+		t.Error("a More reader gets a configured topic they did not choose")
+	}
+}

@@ -86,10 +86,11 @@ type view struct {
 // who chose them.
 //
 // topics names the topics to keep (case-insensitive); nil or empty keeps
-// all. A top story is kept only when one of the kept topics holds it, so a
-// reader who chose "Sport" does not get the politics lead. Articles shown
-// under Top stories are not repeated in their topic, and a topic left empty
-// is not shown.
+// all. The top stories always come, whatever the reader chose: they are
+// the lead. "More" (digest.MoreTopic) stands for everything no
+// configured topic claims: the catch-all and the automatic topics. Articles
+// shown under Top stories are not repeated in their topic, and a topic left
+// empty is not shown.
 //
 // Each topic shows at most newsletter.max_per_topic articles. When the HTML
 // would still exceed theme.max_html_bytes (worst case, see HTMLSize), fewer
@@ -180,10 +181,7 @@ func (r *Renderer) buildView(d *digest.Digest, topics []string) *view {
 	b.PostalAddress = n.PostalAddress
 	b.Accent, b.AccentDark = r.accent, r.accentDark
 
-	keep := func(name string) bool {
-		if len(topics) == 0 {
-			return true
-		}
+	chose := func(name string) bool {
 		for _, t := range topics {
 			if strings.EqualFold(strings.TrimSpace(t), name) {
 				return true
@@ -191,24 +189,20 @@ func (r *Renderer) buildView(d *digest.Digest, topics []string) *view {
 		}
 		return false
 	}
-	inKept := map[string]bool{}
-	for _, t := range d.Topics {
-		if keep(t.Name) {
-			for _, a := range t.Articles {
-				inKept[articleKey(a)] = true
-			}
-		}
+	keep := func(t digest.Topic) bool {
+		return len(topics) == 0 || chose(t.Name) ||
+			((t.Auto || strings.EqualFold(t.Name, digest.MoreTopic)) && chose(digest.MoreTopic))
 	}
 	shownTop := map[string]bool{}
 	for _, a := range d.Top {
 		k := articleKey(a)
-		if inKept[k] && !shownTop[k] {
+		if !shownTop[k] {
 			shownTop[k] = true
 			v.top = append(v.top, r.article(a, loc))
 		}
 	}
 	for _, t := range d.Topics {
-		if !keep(t.Name) {
+		if !keep(t) {
 			continue
 		}
 		tv := topicView{Name: t.Name}
