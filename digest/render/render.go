@@ -36,7 +36,7 @@ const (
 	tmplConfirmHTML = "confirm.html.tmpl"
 	tmplConfirmText = "confirm.txt.tmpl"
 	tmplPreview     = "preview.html.tmpl"
-	// defFeedContent is a define in the HTML set (partials.html.tmpl by
+	// defFeedContent is a define in the HTML set (archive.html.tmpl by
 	// default): an issue's articles for a feed entry.
 	defFeedContent = "feed_content"
 	// Defines inside the text set (subjects.txt.tmpl by default).
@@ -159,6 +159,13 @@ func New(opts Options) (*Renderer, error) {
 		return nil, err
 	}
 	if _, err := r.preview(sample, p); err != nil {
+		return nil, err
+	}
+	if _, err := r.RenderPage(sampleDigest(opts.Now()), PageLinks{
+		Issue: "https://example.org/archive/1", Archive: "https://example.org/archive",
+		Atom: "https://example.org/archive/feed.atom", JSON: "https://example.org/archive/feed.json",
+		Subscribe: "https://example.org/",
+	}); err != nil {
 		return nil, err
 	}
 	return r, nil
