@@ -118,8 +118,3 @@ func (b *Builder) ConfirmURL(who Subject, issued time.Time) string {
 func (b *Builder) IssueURL(id int64) string {
 	return b.URL(Archive) + "/" + strconv.FormatInt(id, 10)
 }
-
-// ArticleAnchor is the fragment naming the n-th article (from 1, in the
-// order the issue page shows them) on an issue page: the link for an
-// article that has no URL of its own.
-func ArticleAnchor(n int) string { return "a" + strconv.Itoa(n) }
