@@ -53,6 +53,9 @@ type Options struct {
 	// Title, Description and Language describe the newsletter in the
 	// feeds and on the list page.
 	Title, Description, Language string
+	// Accent and AccentDark colour the list page as the email is
+	// (render.Accents); "" means the default blue.
+	Accent, AccentDark string
 	// PageSize is the number of issues per list page; FeedItems the
 	// number of newest issues in each feed.
 	PageSize, FeedItems int
@@ -106,6 +109,9 @@ func New(o Options) (*Archive, error) {
 	}
 	if o.Language == "" {
 		o.Language = "en"
+	}
+	if o.Accent == "" || o.AccentDark == "" {
+		o.Accent, o.AccentDark = "#1a5fb4", "#5387c7"
 	}
 	return &Archive{o: o, web: web, cache: map[int64]*Entry{}}, nil
 }

@@ -19,6 +19,7 @@ type indexData struct {
 	Lang, Title, Description string
 	Atom, JSON, Subscribe    string
 	Canonical                string
+	Accent, AccentDark       template.CSS
 	Editions                 []editionLink
 	Issues                   []issueRow
 	Prev, Next               string
@@ -43,6 +44,7 @@ func (a *Archive) writeIndex(w io.Writer, u urls, es []*Entry, edition string, e
 		Atom: u.atom(), JSON: u.json(), Subscribe: u.subscribe(),
 		Canonical: u.absolute(u.index(edition, page)),
 		Page:      page, Pages: pages,
+		Accent: template.CSS(a.o.Accent), AccentDark: template.CSS(a.o.AccentDark),
 	}
 	if len(editions) > 1 {
 		d.Editions = append(d.Editions, editionLink{Name: "All", URL: u.index(""), Current: edition == ""})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/digest-newsletter/digest/archive"
 	"github.com/digest-newsletter/digest/delivery"
+	"github.com/digest-newsletter/digest/digest/render"
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
 )
@@ -19,8 +20,13 @@ func newArchive(cfg *config.Config, st *store.DB, log *slog.Logger) (*archive.Ar
 	if err != nil {
 		return nil, err
 	}
+	light, dark, err := render.Accents(cfg.Theme.AccentColor)
+	if err != nil {
+		return nil, fmt.Errorf("theme.accent_color: %w", err)
+	}
 	n := cfg.Newsletter
 	a, err := archive.New(archive.Options{
+		Accent: light, AccentDark: dark,
 		Store: st, Renderer: r, Digest: delivery.FrozenDigest,
 		BaseURL: n.BaseURL, Title: n.Title, Description: n.Description, Language: n.Language,
 		PageSize: cfg.Archive.PageSize, FeedItems: cfg.Archive.FeedItems, Logger: log,
