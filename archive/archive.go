@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,9 +70,17 @@ type Archive struct {
 	o   Options
 	web urls
 
-	mu    sync.Mutex // guards cache and order; held while rendering, so an issue renders once
-	cache map[int64]*Entry
+	mu    sync.Mutex // guards cache and order, never held while rendering
+	cache map[int64]*cached
 	order []int64 // cache keys, oldest first
+}
+
+// cached is one issue's page, loaded once however many requests ask for it
+// at the same time.
+type cached struct {
+	once sync.Once
+	e    *Entry
+	err  error
 }
 
 // Entry is one archived issue with its rendered page.
@@ -113,16 +122,39 @@ func New(o Options) (*Archive, error) {
 	if o.Accent == "" || o.AccentDark == "" {
 		o.Accent, o.AccentDark = "#1a5fb4", "#5387c7"
 	}
-	return &Archive{o: o, web: web, cache: map[int64]*Entry{}}, nil
+	return &Archive{o: o, web: web, cache: map[int64]*cached{}}, nil
 }
 
 // Issue returns an archived issue and its page, rendered on first use.
+// Concurrent first requests for one issue wait for a single render; a
+// failure (an issue not public yet) is not kept, so it is asked again.
 func (a *Archive) Issue(ctx context.Context, id int64) (*Entry, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if e, ok := a.cache[id]; ok {
-		return e, nil
+	c, ok := a.cache[id]
+	if !ok {
+		c = &cached{}
+		a.cache[id] = c
+		a.order = append(a.order, id)
+		if len(a.order) > a.o.CacheSize {
+			delete(a.cache, a.order[0])
+			a.order = a.order[1:]
+		}
 	}
+	a.mu.Unlock()
+	c.once.Do(func() { c.e, c.err = a.load(ctx, id) })
+	if c.err != nil {
+		a.mu.Lock()
+		if a.cache[id] == c {
+			delete(a.cache, id)
+			a.order = slices.DeleteFunc(a.order, func(k int64) bool { return k == id })
+		}
+		a.mu.Unlock()
+		return nil, c.err
+	}
+	return c.e, nil
+}
+
+func (a *Archive) load(ctx context.Context, id int64) (*Entry, error) {
 	is, err := a.o.Store.ArchivedIssue(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("archive: issue %d: %w", id, ErrNotFound)
@@ -130,17 +162,7 @@ func (a *Archive) Issue(ctx context.Context, id int64) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := a.render(is, a.web)
-	if err != nil {
-		return nil, err
-	}
-	a.cache[id] = e
-	a.order = append(a.order, id)
-	if len(a.order) > a.o.CacheSize {
-		delete(a.cache, a.order[0])
-		a.order = a.order[1:]
-	}
-	return e, nil
+	return a.render(is, a.web)
 }
 
 // render renders is (with its payload) with the links of u.

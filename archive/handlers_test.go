@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"flag"
@@ -251,5 +252,43 @@ func TestEmptyFeeds(t *testing.T) {
 	checkFeeds(t, []byte(atom), []byte(jsonFeed), nil)
 	if res, body := get(t, srv.URL+"/archive"); res.StatusCode != 200 || !strings.Contains(body, "No issues yet") {
 		t.Errorf("empty list: %d %s", res.StatusCode, body)
+	}
+}
+
+// Many first requests at once still render an issue once, and an issue
+// that becomes public after a 404 is served then.
+func TestConcurrentFirstRequests(t *testing.T) {
+	f := newFixture(t, nil)
+	is := f.addIssue(t, 0, "weekly", true)
+	queued := f.addIssue(t, 1, "weekly", false)
+	srv := f.server(t)
+	if res, _ := get(t, fmt.Sprintf("%s/archive/%d", srv.URL, queued.ID)); res.StatusCode != 404 {
+		t.Fatalf("queued issue: %d", res.StatusCode)
+	}
+	done := make(chan int, 8)
+	for range 8 {
+		go func() {
+			res, err := http.Get(fmt.Sprintf("%s/archive/%d", srv.URL, is.ID))
+			if err != nil {
+				done <- 0
+				return
+			}
+			res.Body.Close()
+			done <- res.StatusCode
+		}()
+	}
+	for range 8 {
+		if code := <-done; code != 200 {
+			t.Errorf("status %d", code)
+		}
+	}
+	if n := f.r.pages.Load(); n != 1 {
+		t.Errorf("rendered %d times, want 1", n)
+	}
+	if err := f.db.FinishIssue(context.Background(), queued.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := get(t, fmt.Sprintf("%s/archive/%d", srv.URL, queued.ID)); res.StatusCode != 200 {
+		t.Errorf("issue after it went out: %d", res.StatusCode)
 	}
 }
