@@ -148,6 +148,7 @@ func (a *Archive) writeJSON(w io.Writer, es []*Entry, u urls) error {
 		})
 	}
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", " ")
 	if err := enc.Encode(f); err != nil {
 		return fmt.Errorf("archive: json feed: %w", err)

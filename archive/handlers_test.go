@@ -219,6 +219,10 @@ func checkFeeds(t *testing.T, atom, jsonFeed []byte, wantIDs []string) {
 				t.Errorf("%s entry %d lacks the full content: %q", feed.FeedType, i, it.Content)
 			}
 			noPersonalData(t, feed.FeedType+" entry", it.Content)
+			// The note from a file has no URL: it links to its place on the page.
+			if !strings.Contains(it.Content, wantIDs[i]+"#a-") {
+				t.Errorf("%s entry %d: the article without a URL does not link to the issue page", feed.FeedType, i)
+			}
 		}
 	}
 }

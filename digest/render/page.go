@@ -52,6 +52,14 @@ func (r *Renderer) RenderPage(d *digest.Digest, l PageLinks) (*Page, error) {
 	}
 	data := v.limited(most)
 	data.Web = &webView{PageLinks: l, Description: data.Preheader}
+	// An article without a URL of its own links to its place here: a
+	// permalink on the page, and the only link a feed reader gets for it.
+	if l.Issue != "" {
+		data.Top = withPageURLs(data.Top, l.Issue)
+		for i := range data.Topics {
+			data.Topics[i].Articles = withPageURLs(data.Topics[i].Articles, l.Issue)
+		}
+	}
 	subject, err := r.execLine(defSubject, data)
 	if err != nil {
 		return nil, err
