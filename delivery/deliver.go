@@ -23,6 +23,7 @@ func (s *Sender) deliver(ctx context.Context, issue store.Issue, d *digest.Diges
 	s.log.Info("sending", "issue", issue.ID, "recipients", counts.Recipients, "to_send", todo, "already_sent", counts.Sent)
 
 	v := newVariants(s.o.Renderer, d)
+	v.issueURL = issueURL(cfg, s.o.Links, issue.ID)
 	if err := v.thaw(frozen); err != nil {
 		return err
 	}

@@ -335,12 +335,21 @@ type variants struct {
 	cache   map[string]*render.Rendered
 	layouts map[string]*mailer.Layout
 	names   map[string]bool
+	// issueURL is the issue's archive page, given to every rendering
+	// before it is shared ("" in a dry run or with the archive off).
+	issueURL string
 }
 
 func newVariants(r Renderer, d *digest.Digest) *variants {
+	// The topics a reader can choose: the configured ones this issue has,
+	// and "More" for the catch-all and the automatic topics.
 	names := map[string]bool{}
 	for _, t := range d.Topics {
-		names[t.Name] = true
+		if t.Auto {
+			names[digest.MoreTopic] = true
+		} else {
+			names[t.Name] = true
+		}
 	}
 	return &variants{r: r, d: d, cache: map[string]*render.Rendered{}, layouts: map[string]*mailer.Layout{}, names: names}
 }
@@ -377,6 +386,7 @@ func (v *variants) get(topics []string) (*render.Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.SetIssueURL(v.issueURL)
 	v.cache[key] = r
 	return r, nil
 }
@@ -427,6 +437,7 @@ func (v *variants) thaw(frozen map[string][]byte) error {
 		if err := r.UnmarshalBinary(b); err != nil {
 			return fmt.Errorf("delivery: frozen rendering: %w", err)
 		}
+		r.SetIssueURL(v.issueURL)
 		v.cache[k] = r
 	}
 	return nil
@@ -469,7 +480,7 @@ func (s *Sender) layout(issue store.Issue, rd *render.Rendered) (*mailer.Layout,
 		Subject: rd.Subject,
 		Date:    issue.Created,
 		ListID:  ListID(cfg),
-		Headers: map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)},
+		Headers: withListArchive(cfg, s.o.Links, map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)}),
 		HTML:    segments(html),
 		Text:    segments(text),
 	})

@@ -66,6 +66,7 @@ func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.M
 		return nil, false, fmt.Errorf("delivery: welcome: issue %d: frozen digest unreadable: %v", issue.ID, err)
 	}
 	v := newVariants(w.o.Renderer, p.Digest)
+	v.issueURL = issueURL(cfg, w.o.Links, issue.ID)
 	if err := v.thaw(p.Rendered); err != nil {
 		return nil, false, err
 	}
@@ -90,6 +91,6 @@ func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.M
 		Text:           text,
 		ListID:         ListID(cfg),
 		UnsubscribeURL: unsub,
-		Headers:        map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID), "X-Digest-Welcome": "1"},
+		Headers:        withListArchive(cfg, w.o.Links, map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID), "X-Digest-Welcome": "1"}),
 	}, true, nil
 }

@@ -3,6 +3,7 @@ package links
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -11,9 +12,8 @@ import (
 // handlers register these same values, so a route and its links cannot
 // drift apart.
 //
-// The public archive (issue pages at archive/{issue}) joins this list as
-// Archive = "archive" with an IssueURL(id) builder: its pages carry no
-// token, so they need nothing from the Signer.
+// The public archive's routes (Archive, ArchiveIssue, ArchiveAtom,
+// ArchiveJSON) carry no token, so they need nothing from the Signer.
 type Route string
 
 // Routes.
@@ -25,6 +25,11 @@ const (
 	Preferences Route = "preferences"
 	Style       Route = "style.css"
 	Health      Route = "healthz"
+
+	Archive      Route = "archive"
+	ArchiveAtom  Route = "archive/feed.atom"
+	ArchiveJSON  Route = "archive/feed.json"
+	ArchiveIssue Route = "archive/{issue}" // a pattern: links use IssueURL
 )
 
 // Pattern is the net/http ServeMux pattern for method and r ("GET /{$}"
@@ -107,4 +112,9 @@ func (b *Builder) PreferencesURL(who Subject, issued time.Time) string {
 // ConfirmURL is the double opt-in link.
 func (b *Builder) ConfirmURL(who Subject, issued time.Time) string {
 	return b.URL(Confirm) + query(b.Token(PurposeConfirm, who, issued))
+}
+
+// IssueURL is the public page of issue id (ArchiveIssue).
+func (b *Builder) IssueURL(id int64) string {
+	return b.URL(Archive) + "/" + strconv.FormatInt(id, 10)
 }

@@ -111,6 +111,7 @@ Start with:  digest send --dry-run --config config.example.toml`,
 		newConfigCmd(g),
 		newStatusCmd(g),
 		newInboundCmd(g),
+		newArchiveCmd(g),
 		newVersionCmd(g),
 	)
 	wrapArgs(root)

@@ -107,12 +107,14 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
+	mux, err := webHandler(cfg, st, subscribers.NewHandler(svc), log)
+	if err != nil {
+		return err
+	}
 	mux.Handle("GET /healthz", d.HealthHandler())
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics.Handler())
 	}
-	mux.Handle("/", subscribers.NewHandler(svc))
 
 	// The web server outlives the scheduler: it is stopped only once the
 	// sends have finished, so /healthz answers during the shutdown.

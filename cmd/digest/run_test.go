@@ -287,6 +287,9 @@ func TestRunSendsOnSchedule(t *testing.T) {
 	if form := runGet(t, base+"/"); !strings.Contains(form, "<form") {
 		t.Error("GET / is not the subscribe form")
 	}
+	if list := runGet(t, base+"/archive"); !strings.Contains(list, "Library reopens") || !strings.Contains(list, "Harbour bridge opens") {
+		t.Error("the daemon's /archive does not list both issues")
+	}
 
 	if code := d.stop(); code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, d.logs.String())

@@ -20,6 +20,8 @@ func newSendCmd(g *globals) *cobra.Command {
 		so         delivery.SendOptions
 		asJSON     bool
 		noProgress bool
+		test       bool
+		testTo     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "send",
@@ -30,7 +32,11 @@ issue (after a crash or kill) is resumed instead of starting a new one: only
 recipients not yet marked sent get it.
 
 --dry-run does everything but SMTP and writing state, and prints what would be
-sent; --out DIR writes each message as an .eml file and a preview.html.`,
+sent; --out DIR writes each message as an .eml file and a preview.html.
+
+--test --to a@x,b@y sends the digest the next issue would carry to those
+addresses only, subject prefixed [TEST], rendered for a sample subscriber
+with links that work nowhere: no issue, no ledger row, nothing marked seen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -43,6 +49,12 @@ sent; --out DIR writes each message as an .eml file and a preview.html.`,
 			}
 			if _, ok := cfg.Edition(so.Edition); !ok {
 				return usageError{fmt.Errorf("--edition: no edition %q in %s", so.Edition, cfg.Path)}
+			}
+			if test || len(testTo) > 0 {
+				if !test || len(testTo) == 0 || so.DryRun {
+					return usageError{fmt.Errorf("--test needs --to ADDR[,ADDR] (and no --dry-run)")}
+				}
+				return testSend(cmd, g, cfg, so.Edition, testTo)
 			}
 			st, err := openStoreIfExists(ctx, cfg)
 			if !so.DryRun {
@@ -100,6 +112,8 @@ sent; --out DIR writes each message as an .eml file and a preview.html.`,
 	f.BoolVar(&so.Force, "force", false, "send even when there is nothing new (ignores skip_if_empty)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar or progress log lines")
+	f.BoolVar(&test, "test", false, "send the current digest to --to only, subject prefixed [TEST]; stores nothing")
+	f.StringSliceVar(&testTo, "to", nil, "with --test: the addresses, comma-separated")
 	return cmd
 }
 

@@ -19,7 +19,9 @@ func newServeCmd(g *globals) *cobra.Command {
 		Short: "Serve the web endpoints alone (subscribe, confirm, unsubscribe, preferences)",
 		Long: `serve runs the subscription web endpoints on server.listen (or --listen):
 GET / (subscribe form), POST /subscribe, GET and POST /confirm, GET and POST
-/unsubscribe (RFC 8058 one-click), GET and POST /preferences and GET /healthz.
+/unsubscribe (RFC 8058 one-click), GET and POST /preferences, GET /healthz
+and the public archive (GET /archive, /archive/{issue}, /archive/feed.atom,
+/archive/feed.json) unless [archive] enabled = false.
 Confirmation and welcome emails go into the store's outbox and are sent by a
 background worker through [smtp], with retries: a form never waits on SMTP. The token key comes from the
 environment variable named by server.secret_env. Stops cleanly on SIGINT or
@@ -45,7 +47,11 @@ SIGTERM. digest run serves the same endpoints beside the schedules.`,
 			}
 			go svc.RunExpiry(ctx, time.Hour)
 			go w.Run(ctx)
-			return serveHTTP(ctx, g, cfg.Server.Listen, subscribers.NewHandler(svc), cfg.Daemon.ShutdownGrace)
+			h, err := webHandler(cfg, st, subscribers.NewHandler(svc), g.log)
+			if err != nil {
+				return err
+			}
+			return serveHTTP(ctx, g, cfg.Server.Listen, h, cfg.Daemon.ShutdownGrace)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: server.listen)")

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
 	"github.com/digest-newsletter/digest/subscribers"
@@ -29,9 +31,14 @@ func topicNames(cfg *config.Config) []string {
 	if len(cfg.Topics) == 0 {
 		return nil
 	}
-	names := make([]string, len(cfg.Topics))
-	for i, t := range cfg.Topics {
-		names[i] = t.Name
+	names := make([]string, 0, len(cfg.Topics)+1)
+	for _, t := range cfg.Topics {
+		names = append(names, t.Name)
+	}
+	// "More" (everything no configured topic claims, automatic topics
+	// included) is a topic a reader can choose like the others.
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, digest.MoreTopic) }) {
+		names = append(names, digest.MoreTopic)
 	}
 	return names
 }

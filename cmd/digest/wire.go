@@ -38,6 +38,7 @@ func newRenderer(cfg *config.Config) (*render.Renderer, error) {
 		Newsletter:   cfg.Newsletter,
 		Theme:        cfg.Theme,
 		TemplatesDir: cfg.Resolve(cfg.Theme.TemplatesDir),
+		IssueLinks:   cfg.Archive.On(),
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/digest-newsletter/digest/internal/config"
 )
 
 // Backgrounds the default templates put accent-coloured text on. The light
@@ -62,6 +64,16 @@ func contrast(a, b rgb) float64 {
 		la, lb = lb, la
 	}
 	return (la + 0.05) / (lb + 0.05)
+}
+
+// Accents is the theme's accent colour ("" for the default) as the email
+// uses it, for the light and the dark scheme: for other pages (the
+// archive's list) that should look like the email.
+func Accents(accent string) (light, dark string, err error) {
+	if accent == "" {
+		accent = config.DefaultAccentColor
+	}
+	return accentPair(accent)
 }
 
 // accentPair returns the accent as given, darkened just enough for links on

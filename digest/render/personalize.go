@@ -19,11 +19,15 @@ const (
 	slotEmail
 	slotUnsub
 	slotPrefs
+	// slotIssue is the issue's archive page: the same for every reader of
+	// an issue, but unknown until the issue is stored (its id), which is
+	// after the rendering is frozen with it. See SetIssueURL.
+	slotIssue
 	numSlots
 )
 
 // slotLetters name the slots inside a sentinel.
-const slotLetters = "-neup"
+const slotLetters = "-neupi"
 
 // Worst-case bytes of one spliced value in the HTML, for HTMLSize: a name is
 // cut to maxNameRunes and each rune escapes to at most 5 bytes ("&#34;");
@@ -67,7 +71,14 @@ type Rendered struct {
 	html, text body
 	fallback   string // name when the recipient has none
 	baseURL    string // stands in for a missing or unsafe link
+	issueURL   string // see SetIssueURL
 }
+
+// SetIssueURL sets the link to the issue's archive page ("View in
+// browser", "more on the web", articles without a URL of their own), once
+// the issue has an id; until then (a dry run) those links go to the base
+// URL. Call it before the Rendered is shared between goroutines.
+func (r *Rendered) SetIssueURL(u string) { r.issueURL = u }
 
 // newNonce makes the sentinels of one Render unguessable, so article text
 // cannot smuggle in a sentinel and have a recipient's address spliced into
@@ -124,7 +135,7 @@ func split(b []byte, nonce string) body {
 func (r *Rendered) HTMLSize() int {
 	h := &r.html
 	return h.static + h.count[slotName]*worstName + h.count[slotEmail]*worstEmail +
-		(h.count[slotUnsub]+h.count[slotPrefs])*worstURL
+		(h.count[slotUnsub]+h.count[slotPrefs]+h.count[slotIssue])*worstURL
 }
 
 // Personalize fills in one recipient. It runs no template and no inliner:
@@ -211,6 +222,7 @@ func (r *Rendered) values(p Recipient) slotValues {
 		slotEmail: cleanLine(p.Email, maxEmailBytes),
 		slotUnsub: safeURL(p.UnsubscribeURL, r.baseURL),
 		slotPrefs: safeURL(p.PreferencesURL, r.baseURL),
+		slotIssue: safeURL(r.issueURL, r.baseURL),
 	}}
 	for s := slotName; s < numSlots; s++ {
 		v.esc[s] = escapedLen(v.raw[s])

@@ -36,6 +36,9 @@ const (
 	tmplConfirmHTML = "confirm.html.tmpl"
 	tmplConfirmText = "confirm.txt.tmpl"
 	tmplPreview     = "preview.html.tmpl"
+	// defFeedContent is a define in the HTML set (archive.html.tmpl by
+	// default): an issue's articles for a feed entry.
+	defFeedContent = "feed_content"
 	// Defines inside the text set (subjects.txt.tmpl by default).
 	defSubject        = "subject"
 	defConfirmSubject = "confirm_subject"
@@ -50,6 +53,10 @@ type Options struct {
 	// *.txt.tmpl file there replaces the embedded file of the same name;
 	// other such files are added (as partials).
 	TemplatesDir string
+	// IssueLinks puts the issue's archive page in every email ("View in
+	// browser", "more on the web"): [archive] enabled. The URL itself is
+	// set per issue with Rendered.SetIssueURL.
+	IssueLinks bool
 	// Now gives the issue date for the subject and masthead; nil means
 	// time.Now. Article dates are shown in Now's location.
 	Now func() time.Time
@@ -118,7 +125,7 @@ func New(opts Options) (*Renderer, error) {
 	}
 	// An override file replaces a whole embedded file, defines and all, so
 	// a define the renderer calls by name can go missing with it.
-	for _, name := range []string{tmplEmailHTML, tmplConfirmHTML, tmplPreview} {
+	for _, name := range []string{tmplEmailHTML, tmplConfirmHTML, tmplPreview, defFeedContent} {
 		if r.html.Lookup(name) == nil {
 			return nil, fmt.Errorf("render: template %s is missing", name)
 		}
@@ -152,6 +159,13 @@ func New(opts Options) (*Renderer, error) {
 		return nil, err
 	}
 	if _, err := r.preview(sample, p); err != nil {
+		return nil, err
+	}
+	if _, err := r.RenderPage(sampleDigest(opts.Now()), PageLinks{
+		Issue: "https://example.org/archive/1", Archive: "https://example.org/archive",
+		Atom: "https://example.org/archive/feed.atom", JSON: "https://example.org/archive/feed.json",
+		Subscribe: "https://example.org/",
+	}); err != nil {
 		return nil, err
 	}
 	return r, nil

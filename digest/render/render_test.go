@@ -160,8 +160,9 @@ func TestTopicFilter(t *testing.T) {
 		want, not []string
 	}{
 		{"all", nil, []string{">Politics</h2>", ">Sport</h2>", ">Top stories</h2>"}, nil},
-		{"sport only drops the politics lead", []string{"Sport"}, []string{">Sport</h2>"}, []string{">Politics</h2>", ">Top stories</h2>", "floods-recede"}},
+		{"sport still gets the top stories", []string{"Sport"}, []string{">Sport</h2>", ">Top stories</h2>", "floods-recede"}, []string{">Politics</h2>"}},
 		{"politics keeps its lead", []string{"POLITICS"}, []string{">Top stories</h2>", "floods-recede", ">Politics</h2>"}, []string{">Sport</h2>"}},
+		{"more is a topic", []string{"More"}, []string{">Top stories</h2>", ">More</h2>"}, []string{">Sport</h2>", ">Politics</h2>"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,7 +37,14 @@ type emailData struct {
 	// Truncated is set when articles were left out to fit max_html_bytes
 	// or max_per_topic; the templates then link to WebURL.
 	Truncated bool
+	// IssueURL is the issue's archive page ("View in browser"), "" when
+	// the archive is off; the "more on the web" links go there.
+	IssueURL  string
 	Recipient recipientView
+	// Web is set when the issue is rendered as a public web page (see
+	// RenderPage): the templates then leave out the greeting and the
+	// personal footer and add the page's head links.
+	Web *webView
 }
 
 type recipientView struct {
@@ -54,10 +61,14 @@ type topicView struct {
 // without a url has a file:// URL, which means nothing to a reader (and
 // html/template would turn it into a dead "#ZgotmplZ" anchor), so the
 // templates show such an article's title unlinked.
+//
+// Anchor is the article's id on its issue page; PageURL is the link to it
+// there, set in emails (when the archive is on) for an article without a
+// URL, so its cut summary leads somewhere.
 type articleView struct {
-	Title, URL, Source, Author, Summary string
-	Date                                *dateView
-	Also                                []digest.Also
+	Title, URL, Source, Author, Summary, Anchor, PageURL string
+	Date                                                 *dateView
+	Also                                                 []digest.Also
 }
 
 type dateView struct{ Text, ISO string }
@@ -75,10 +86,11 @@ type view struct {
 // who chose them.
 //
 // topics names the topics to keep (case-insensitive); nil or empty keeps
-// all. A top story is kept only when one of the kept topics holds it, so a
-// reader who chose "Sport" does not get the politics lead. Articles shown
-// under Top stories are not repeated in their topic, and a topic left empty
-// is not shown.
+// all. The top stories always come, whatever the reader chose: they are
+// the issue's lead. "More" (digest.MoreTopic) stands for everything no
+// configured topic claims: the catch-all and the automatic topics. Articles
+// shown under Top stories are not repeated in their topic, and a topic left
+// empty is not shown.
 //
 // Each topic shows at most newsletter.max_per_topic articles. When the HTML
 // would still exceed theme.max_html_bytes (worst case, see HTMLSize), fewer
@@ -169,10 +181,7 @@ func (r *Renderer) buildView(d *digest.Digest, topics []string) *view {
 	b.PostalAddress = n.PostalAddress
 	b.Accent, b.AccentDark = r.accent, r.accentDark
 
-	keep := func(name string) bool {
-		if len(topics) == 0 {
-			return true
-		}
+	chose := func(name string) bool {
 		for _, t := range topics {
 			if strings.EqualFold(strings.TrimSpace(t), name) {
 				return true
@@ -180,24 +189,20 @@ func (r *Renderer) buildView(d *digest.Digest, topics []string) *view {
 		}
 		return false
 	}
-	inKept := map[string]bool{}
-	for _, t := range d.Topics {
-		if keep(t.Name) {
-			for _, a := range t.Articles {
-				inKept[articleKey(a)] = true
-			}
-		}
+	keep := func(t digest.Topic) bool {
+		return len(topics) == 0 || chose(t.Name) ||
+			((t.Auto || strings.EqualFold(t.Name, digest.MoreTopic)) && chose(digest.MoreTopic))
 	}
 	shownTop := map[string]bool{}
 	for _, a := range d.Top {
 		k := articleKey(a)
-		if inKept[k] && !shownTop[k] {
+		if !shownTop[k] {
 			shownTop[k] = true
 			v.top = append(v.top, r.article(a, loc))
 		}
 	}
 	for _, t := range d.Topics {
-		if !keep(t.Name) {
+		if !keep(t) {
 			continue
 		}
 		tv := topicView{Name: t.Name}
@@ -228,6 +233,7 @@ func (r *Renderer) article(a digest.Article, loc *time.Location) articleView {
 		Source:  oneLine(a.Source),
 		Author:  oneLine(a.Author),
 		Summary: oneLine(a.Summary),
+		Anchor:  anchor(a),
 	}
 	if !a.Published.IsZero() {
 		t := a.Published.In(loc)
@@ -319,6 +325,13 @@ func truncateWords(s string, n int) string {
 // renderAt runs the templates and the inliner for k articles per topic.
 func (r *Renderer) renderAt(v *view, k int, nonce string) (*Rendered, error) {
 	data := v.limited(k)
+	if r.opts.IssueLinks {
+		data.IssueURL = sentinel(nonce, slotIssue)
+		data.Top = withPageURLs(data.Top, data.IssueURL)
+		for i := range data.Topics {
+			data.Topics[i].Articles = withPageURLs(data.Topics[i].Articles, data.IssueURL)
+		}
+	}
 	data.Recipient = recipientView{
 		Name:           sentinel(nonce, slotName),
 		Email:          sentinel(nonce, slotEmail),
@@ -376,4 +389,17 @@ func inline(html string) (string, error) {
 	}
 	// The marker attribute has done its job; clients need not see it.
 	return strings.ReplaceAll(out, ` data-premailer="ignore"`, ""), nil
+}
+
+// withPageURLs links the articles without a URL of their own to their
+// place on the issue page. It copies: the view is rendered more than once.
+func withPageURLs(as []articleView, issueURL string) []articleView {
+	out := make([]articleView, len(as))
+	for i, a := range as {
+		if a.URL == "" {
+			a.PageURL = issueURL + "#" + a.Anchor
+		}
+		out[i] = a
+	}
+	return out
 }

@@ -36,6 +36,7 @@ type Config struct {
 	Server     Server      `toml:"server"`
 	Daemon     Daemon      `toml:"daemon"`
 	Inbound    Inbound     `toml:"inbound"`
+	Archive    Archive     `toml:"archive"`
 
 	// Path is the file the config was loaded from; relative paths in the
 	// config are resolved against its folder.
@@ -228,6 +229,21 @@ type Daemon struct {
 	RetryInterval time.Duration `toml:"retry_interval"`
 	Metrics       *bool         `toml:"metrics"`
 }
+
+// Archive is the public archive of sent issues: /archive, one page per
+// issue and two feeds.
+type Archive struct {
+	// Enabled (default true) serves the archive and puts its links in
+	// every email; false removes both.
+	Enabled *bool `toml:"enabled"`
+	// PageSize is the number of issues listed per /archive page.
+	PageSize int `toml:"page_size"`
+	// FeedItems is the number of newest issues in each feed.
+	FeedItems int `toml:"feed_items"`
+}
+
+// On reports whether the archive is served and linked.
+func (a Archive) On() bool { return a.Enabled == nil || *a.Enabled }
 
 // Inbound is the mailbox read for commands by email and bounces.
 type Inbound struct {

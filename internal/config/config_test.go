@@ -75,6 +75,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		"daemon.timezone", "daemon.grace", "daemon.lease_ttl", "daemon.shutdown_grace", "daemon.retry_interval",
 		"inbound.imap_host", "inbound.port", "inbound.tls", "inbound.username", "inbound.password_env", "inbound.mailbox",
 		"inbound.done_mailbox", "inbound.address", "inbound.bounce_address", "inbound.poll_interval",
+		"archive.enabled", "archive.page_size", "archive.feed_items",
 	} {
 		if _, ok := lines[key]; !ok {
 			t.Errorf("config.example.toml does not document %s", key)

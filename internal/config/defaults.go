@@ -4,38 +4,40 @@ import "time"
 
 // Defaults, named so the docs, the example config and the tests agree.
 const (
-	DefaultWindow          = 7 * 24 * time.Hour
-	DefaultLateArrival     = 48 * time.Hour
-	DefaultMaxPerTopic     = 10
-	DefaultSummaryChars    = 280
-	DefaultCollectWorkers  = 16
-	DefaultSourceTimeout   = 20 * time.Second
-	DefaultMaxBytes        = 10 << 20
-	DefaultMaxHTMLBytes    = 100 * 1024
-	DefaultAccentColor     = "#1a5fb4"
-	DefaultSMTPConcurrency = 4
-	DefaultSMTPTimeout     = 30 * time.Second
-	DefaultMaxPerConn      = 100
-	DefaultRetries         = 3
-	DefaultRetryBackoff    = 500 * time.Millisecond
-	DefaultMaxBackoff      = 30 * time.Second
-	DefaultBounceAfter     = 1
-	DefaultSoftBounceAfter = 5
-	DefaultMarkBatch       = 64
-	DefaultMarkInterval    = 20 * time.Millisecond
-	DefaultConfirmTTL      = 48 * time.Hour
-	DefaultUnsubscribeTTL  = 90 * 24 * time.Hour
-	DefaultPendingTTL      = 7 * 24 * time.Hour
-	DefaultRatePerIP       = 10
-	DefaultRateWindow      = time.Minute
-	DefaultConfirmEvery    = 4 * time.Hour
-	DefaultConfirmsPerHour = 120
-	DefaultGrace           = 6 * time.Hour
-	DefaultLeaseTTL        = 30 * time.Second
-	DefaultShutdownGrace   = 20 * time.Second
-	DefaultRetryInterval   = 10 * time.Minute
-	DefaultPollInterval    = 5 * time.Minute
-	DefaultConsentText     = "I want to receive this newsletter by email. I can unsubscribe at any time with one click."
+	DefaultWindow           = 7 * 24 * time.Hour
+	DefaultLateArrival      = 48 * time.Hour
+	DefaultMaxPerTopic      = 10
+	DefaultSummaryChars     = 280
+	DefaultCollectWorkers   = 16
+	DefaultSourceTimeout    = 20 * time.Second
+	DefaultMaxBytes         = 10 << 20
+	DefaultMaxHTMLBytes     = 100 * 1024
+	DefaultAccentColor      = "#1a5fb4"
+	DefaultSMTPConcurrency  = 4
+	DefaultSMTPTimeout      = 30 * time.Second
+	DefaultMaxPerConn       = 100
+	DefaultRetries          = 3
+	DefaultRetryBackoff     = 500 * time.Millisecond
+	DefaultMaxBackoff       = 30 * time.Second
+	DefaultBounceAfter      = 1
+	DefaultSoftBounceAfter  = 5
+	DefaultMarkBatch        = 64
+	DefaultMarkInterval     = 20 * time.Millisecond
+	DefaultConfirmTTL       = 48 * time.Hour
+	DefaultUnsubscribeTTL   = 90 * 24 * time.Hour
+	DefaultPendingTTL       = 7 * 24 * time.Hour
+	DefaultRatePerIP        = 10
+	DefaultRateWindow       = time.Minute
+	DefaultConfirmEvery     = 4 * time.Hour
+	DefaultConfirmsPerHour  = 120
+	DefaultGrace            = 6 * time.Hour
+	DefaultLeaseTTL         = 30 * time.Second
+	DefaultShutdownGrace    = 20 * time.Second
+	DefaultRetryInterval    = 10 * time.Minute
+	DefaultPollInterval     = 5 * time.Minute
+	DefaultArchivePageSize  = 20
+	DefaultArchiveFeedItems = 20
+	DefaultConsentText      = "I want to receive this newsletter by email. I can unsubscribe at any time with one click."
 )
 
 func (c *Config) applyDefaults() {
@@ -113,6 +115,10 @@ func (c *Config) applyDefaults() {
 	setDur(&dm.LeaseTTL, DefaultLeaseTTL)
 	setDur(&dm.ShutdownGrace, DefaultShutdownGrace)
 	setDur(&dm.RetryInterval, DefaultRetryInterval)
+
+	ar := &c.Archive
+	setInt(&ar.PageSize, DefaultArchivePageSize)
+	setInt(&ar.FeedItems, DefaultArchiveFeedItems)
 
 	in := &c.Inbound
 	setInt(&in.Port, 993)

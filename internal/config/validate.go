@@ -54,6 +54,7 @@ func (c *Config) validate() Errors {
 		c.checkNewsletter, c.checkEditions, c.checkSources, c.checkTopics, c.checkCollect,
 		c.checkStories, c.checkTheme, c.checkSMTP, c.checkDKIM, c.checkDelivery,
 		c.checkStore, c.checkServer, c.checkInbound,
+		c.checkArchive,
 	} {
 		check(bad)
 	}
@@ -269,5 +270,14 @@ func (c *Config) checkInbound(bad problemf) {
 		if in.Address == "" {
 			bad("inbound.address", "is required with inbound.imap_host: the address people write to")
 		}
+	}
+}
+
+func (c *Config) checkArchive(bad problemf) {
+	if n := c.Archive.PageSize; n < 1 || n > 500 {
+		bad("archive.page_size", "must be between 1 and 500, got %d", n)
+	}
+	if n := c.Archive.FeedItems; n < 1 || n > 200 {
+		bad("archive.feed_items", "must be between 1 and 200, got %d", n)
 	}
 }
