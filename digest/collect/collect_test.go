@@ -16,6 +16,8 @@ import (
 	"github.com/digest-newsletter/digest/internal/config"
 )
 
+var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
 // rssDoc is a small valid RSS feed with n items.
 func rssDoc(title string, n int) string {
 	var b strings.Builder
@@ -74,7 +76,7 @@ func newTestServer(t *testing.T) *testServer {
 	})
 	mux.HandleFunc("/missing", http.NotFound)
 	mux.HandleFunc("/truncated.json", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, "testdata/feeds/illformed-jsonfeed-truncated-allthis.json")
+		http.ServeFile(w, r, "feedparse/testdata/feeds/illformed-jsonfeed-truncated-allthis.json")
 	})
 	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
 		// Hold the request until the client gives up on it.
@@ -131,7 +133,7 @@ func TestCollect(t *testing.T) {
 	writeFile(t, dir, "sub/inner.txt", "Inner title\n\nInner body.\n")
 	writeFile(t, dir, "sub/deeper/too-deep.txt", "Too deep\n")
 
-	feedPath, _ := filepath.Abs("testdata/feeds/rss2-medium-emarley.xml")
+	feedPath, _ := filepath.Abs("feedparse/testdata/feeds/rss2-medium-emarley.xml")
 	sources := []config.Source{
 		{Name: "Good", URL: ts.URL + "/ok", Timeout: 5 * time.Second, MaxBytes: 1 << 20},
 		{Name: "Missing", URL: ts.URL + "/missing", Timeout: 5 * time.Second},

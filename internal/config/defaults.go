@@ -8,7 +8,9 @@ const (
 	DefaultLateArrival     = 48 * time.Hour
 	DefaultMaxPerTopic     = 10
 	DefaultSummaryChars    = 280
-	DefaultCollectWorkers  = 16
+	DefaultCollectWorkers  = 32
+	DefaultCollectPerHost  = 4
+	DefaultMaxItems        = 200
 	DefaultSourceTimeout   = 20 * time.Second
 	DefaultMaxBytes        = 10 << 20
 	DefaultMergeThreshold  = 0.5
@@ -64,6 +66,8 @@ func (c *Config) applyDefaults() {
 		col.MaxBytes = DefaultMaxBytes
 	}
 	setStr(&col.UserAgent, "digest/1 (+https://github.com/digest-newsletter/digest)")
+	setInt(&col.PerHost, DefaultCollectPerHost)
+	setInt(&col.MaxItems, DefaultMaxItems)
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Weight == 0 {
@@ -73,6 +77,7 @@ func (c *Config) applyDefaults() {
 		if s.MaxBytes == 0 {
 			s.MaxBytes = col.MaxBytes
 		}
+		setInt(&s.MaxItems, col.MaxItems)
 	}
 
 	st := &c.Stories

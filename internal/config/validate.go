@@ -152,6 +152,9 @@ func (c *Config) Validate() error {
 		if s.Weight < 0 {
 			bad(key+".weight", "must not be negative")
 		}
+		if s.MaxItems < 0 {
+			bad(key+".max_items", "must not be negative")
+		}
 	}
 
 	seen = map[string]bool{}
@@ -170,6 +173,12 @@ func (c *Config) Validate() error {
 
 	if c.Collect.Concurrency < 1 {
 		bad("collect.concurrency", "must be at least 1")
+	}
+	if c.Collect.PerHost < 1 {
+		bad("collect.per_host", "must be at least 1")
+	}
+	if c.Collect.MaxItems < 1 {
+		bad("collect.max_items", "must be at least 1")
 	}
 
 	st := c.Stories
