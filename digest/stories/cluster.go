@@ -150,9 +150,16 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 	for i, s := range sample {
 		sv[i] = vecs[s]
 	}
+	// The sample uses a fraction of the terms: numbered on their own,
+	// its centroids are that much smaller. Renumbering keeps the terms'
+	// order, so every sum runs as before and the results are the same.
+	sv, full := renumber(sv)
+	dim := len(full)
 
 	// Every (k, restart) run is seeded by its own numbers, so running them
-	// side by side gives the same results as running them in turn.
+	// side by side gives the same results as running them in turn. Of the
+	// restarts of one k only the best is kept (the first on a tie, as if
+	// they had run in turn), and only its assignment until the end.
 	type job struct{ k, r int }
 	var jobs []job
 	for k := minK; k <= maxK; k++ {
@@ -160,7 +167,12 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 			jobs = append(jobs, job{k, r})
 		}
 	}
-	results := make([]*kmResult, len(jobs))
+	type kept struct {
+		r   *kmResult
+		run int
+	}
+	bestOfK := make([]kept, maxK-minK+1)
+	var mu sync.Mutex
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range max(1, min(workers, len(jobs))) {
@@ -174,24 +186,24 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 				}
 				j := jobs[x]
 				rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(j.k)<<16|uint64(j.r)))
-				results[x] = kmeans(sv, vocab, j.k, initPlusPlus(sv, vocab, j.k, rng), o.Iterations, 1)
+				r := kmeans(sv, dim, j.k, initPlusPlus(sv, dim, j.k, rng), o.Iterations, 1)
+				mu.Lock()
+				b := &bestOfK[j.k-minK]
+				if b.r == nil || r.objective > b.r.objective || r.objective == b.r.objective && j.r < b.run {
+					*b = kept{r, j.r}
+				}
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 
-	sil := newSilhouette(sv, min(len(sv), silhouetteSample), vocab)
+	sil := newSilhouette(sv, min(len(sv), silhouetteSample), dim)
 	var best *kmResult
 	bestScore := math.Inf(-1)
-	for x := 0; x < len(results); x += o.Restarts {
-		r := results[x]
-		for _, y := range results[x+1 : x+o.Restarts] {
-			if y.objective > r.objective {
-				r = y
-			}
-		}
-		if s := sil.score(r.assign, r.k); s > bestScore {
-			best, bestScore = r, s
+	for _, b := range bestOfK {
+		if s := sil.score(b.r.assign, b.r.k); s > bestScore {
+			best, bestScore = b.r, s
 		}
 	}
 	if len(sample) == n {
@@ -201,7 +213,43 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 		}
 		return assign
 	}
-	return kmeans(vecs, vocab, best.k, best.cent, o.Iterations, workers).assign
+	// Back to every term: the rows of terms the sample lacks stay zero,
+	// as they were.
+	k := best.k
+	cent := make([]float32, vocab*k)
+	for t, ft := range full {
+		copy(cent[int(ft)*k:int(ft)*k+k], best.cent[t*k:t*k+k])
+	}
+	return kmeans(vecs, vocab, k, cent, o.Iterations, workers).assign
+}
+
+// renumber numbers the terms vecs use as 0..len(full)-1, in their order;
+// full[t] is the number term t had before.
+func renumber(vecs []svec) ([]svec, []int32) {
+	used := map[int32]bool{}
+	for _, v := range vecs {
+		for _, t := range v.idx {
+			used[t] = true
+		}
+	}
+	full := make([]int32, 0, len(used))
+	for t := range used {
+		full = append(full, t)
+	}
+	slices.Sort(full)
+	id := make(map[int32]int32, len(full))
+	for i, t := range full {
+		id[t] = int32(i)
+	}
+	out := make([]svec, len(vecs))
+	for i, v := range vecs {
+		idx := make([]int32, len(v.idx))
+		for k, t := range v.idx {
+			idx[k] = id[t]
+		}
+		out[i] = svec{idx: idx, val: v.val}
+	}
+	return out, full
 }
 
 // convergedPerMille stops k-means once fewer than one document in this

@@ -47,7 +47,11 @@ const (
 // them together with an error saying the feed was truncated. What cannot
 // be read at all is an error with no articles.
 func Parse(data []byte, feedURL string, o Options) ([]digest.Article, error) {
-	feed, err := parseTolerant(gofeed.NewParser(), data)
+	p := gofeed.NewParser()
+	// gofeed would parse every item's HTML into a DOM to find a first
+	// image; our one pass over the item's HTML finds it anyway.
+	p.RSSTranslator = &gofeed.DefaultRSSTranslator{DisableContentImageScan: true}
+	feed, err := parseTolerant(p, data)
 	if feed == nil {
 		return nil, err
 	}

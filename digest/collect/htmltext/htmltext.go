@@ -100,7 +100,7 @@ func convert(s string, maxBytes int, paragraphs bool) Doc {
 			return d
 		}
 		next := d.Text
-		if strings.Contains(next, "&") {
+		if hasEntity(next) {
 			next = html.UnescapeString(next)
 		}
 		if !mayHoldTag(next) {
@@ -112,6 +112,23 @@ func convert(s string, maxBytes int, paragraphs bool) Doc {
 }
 
 const maxRounds = 3
+
+// hasEntity reports whether s holds something an HTML reader would decode
+// as a character reference.
+func hasEntity(s string) bool {
+	for i := strings.IndexByte(s, '&'); i >= 0 && i+1 < len(s); {
+		c := s[i+1]
+		if c == '#' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '&')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
+}
 
 // mayHoldTag reports whether a tokenizer could read a tag, comment or
 // declaration in s.
@@ -299,7 +316,14 @@ func (w *writer) flush(newlines *int) bool {
 	return true
 }
 
-func (w *writer) String() string { return w.b.String() }
+// String is the text, in memory of its own size: an article keeps it for
+// the whole run, and the buffer was sized for the HTML it came from.
+func (w *writer) String() string {
+	if w.b.Cap()-w.b.Len() > 64 {
+		return strings.Clone(w.b.String())
+	}
+	return w.b.String()
+}
 
 // hardCap stops a single giant word (a base64 blob pasted as text) from
 // running past the cap: it is cut once it overshoots by this much.
