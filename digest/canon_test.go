@@ -1,6 +1,7 @@
 package digest
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -59,5 +60,19 @@ func TestArticleID(t *testing.T) {
 	}
 	if ArticleID("", "", "Other") == h1 {
 		t.Error("different fallbacks gave one ID")
+	}
+}
+
+// TestArticleJSON: what is frozen with an issue is what rendering and the
+// archive use; selection-only fields stay out.
+func TestArticleJSON(t *testing.T) {
+	b, err := json.Marshal(Article{ID: "x", GUID: "g", Title: "T", Body: "long text", Categories: []string{"c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"guid"`, `"categories"`, `"Body"`, `"body"`, "long text"} {
+		if strings.Contains(string(b), key) {
+			t.Errorf("%s serialised: %s", key, b)
+		}
 	}
 }

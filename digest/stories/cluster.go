@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/digest-newsletter/digest/digest"
 )
@@ -156,54 +154,13 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 	sv, full := renumber(sv)
 	dim := len(full)
 
-	// Every (k, restart) run is seeded by its own numbers, so running them
-	// side by side gives the same results as running them in turn. Of the
-	// restarts of one k only the best is kept (the first on a tie, as if
-	// they had run in turn), and only its assignment until the end.
-	type job struct{ k, r int }
-	var jobs []job
-	for k := minK; k <= maxK; k++ {
-		for r := range o.Restarts {
-			jobs = append(jobs, job{k, r})
-		}
-	}
-	type kept struct {
-		r   *kmResult
-		run int
-	}
-	bestOfK := make([]kept, maxK-minK+1)
-	var mu sync.Mutex
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range max(1, min(workers, len(jobs))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				x := int(next.Add(1)) - 1
-				if x >= len(jobs) {
-					return
-				}
-				j := jobs[x]
-				rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(j.k)<<16|uint64(j.r)))
-				r := kmeans(sv, dim, j.k, initPlusPlus(sv, dim, j.k, rng), o.Iterations, 1)
-				mu.Lock()
-				b := &bestOfK[j.k-minK]
-				if b.r == nil || r.objective > b.r.objective || r.objective == b.r.objective && j.r < b.run {
-					*b = kept{r, j.r}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-
+	bestOfK := candidates(sv, dim, minK, maxK, o, workers)
 	sil := newSilhouette(sv, min(len(sv), silhouetteSample), dim)
 	var best *kmResult
 	bestScore := math.Inf(-1)
-	for _, b := range bestOfK {
-		if s := sil.score(b.r.assign, b.r.k); s > bestScore {
-			best, bestScore = b.r, s
+	for _, r := range bestOfK {
+		if s := sil.score(r.assign, r.k); s > bestScore {
+			best, bestScore = r, s
 		}
 	}
 	if len(sample) == n {
@@ -221,35 +178,6 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 		copy(cent[int(ft)*k:int(ft)*k+k], best.cent[t*k:t*k+k])
 	}
 	return kmeans(vecs, vocab, k, cent, o.Iterations, workers).assign
-}
-
-// renumber numbers the terms vecs use as 0..len(full)-1, in their order;
-// full[t] is the number term t had before.
-func renumber(vecs []svec) ([]svec, []int32) {
-	used := map[int32]bool{}
-	for _, v := range vecs {
-		for _, t := range v.idx {
-			used[t] = true
-		}
-	}
-	full := make([]int32, 0, len(used))
-	for t := range used {
-		full = append(full, t)
-	}
-	slices.Sort(full)
-	id := make(map[int32]int32, len(full))
-	for i, t := range full {
-		id[t] = int32(i)
-	}
-	out := make([]svec, len(vecs))
-	for i, v := range vecs {
-		idx := make([]int32, len(v.idx))
-		for k, t := range v.idx {
-			idx[k] = id[t]
-		}
-		out[i] = svec{idx: idx, val: v.val}
-	}
-	return out, full
 }
 
 // convergedPerMille stops k-means once fewer than one document in this

@@ -22,11 +22,33 @@ var articleTypes = map[string]bool{
 // parseHTMLPage reads a saved article page: metadata from JSON-LD,
 // OpenGraph and <meta>, text from <article>, else <main>, else <body>.
 func parseHTMLPage(data []byte, textBytes int) (digest.Article, error) {
-	var a digest.Article
 	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(data))
 	if err != nil {
-		return a, err
+		return digest.Article{}, err
 	}
+	a := pageMeta(doc)
+	doc.Find("script, style, noscript, template, svg, nav, form, iframe").Remove()
+	root := doc.Find("article").First()
+	if root.Length() == 0 {
+		root = doc.Find("main, [role=main]").First()
+	}
+	if root.Length() == 0 {
+		root = doc.Find("body").First()
+	}
+	// Page chrome inside the chosen root is not the story.
+	root.Find("header, footer, aside, figure figcaption, .share, .related").Remove()
+	h, _ := root.Html()
+	a.Body = htmltext.Convert(h, textBytes).Text
+	if a.Title != "" {
+		a.Body = strings.TrimSpace(strings.TrimPrefix(a.Body, a.Title))
+	}
+	return a, nil
+}
+
+// pageMeta reads what a page says about its article: JSON-LD first where
+// it is the better source, OpenGraph and <meta>, then the page itself.
+func pageMeta(doc *goquery.Document) digest.Article {
+	var a digest.Article
 	meta := func(keys ...string) string {
 		for _, k := range keys {
 			var v string
@@ -92,23 +114,7 @@ func parseHTMLPage(data []byte, textBytes int) (digest.Article, error) {
 		cats = append(cats, meta("keywords"))
 	}
 	a.Categories = feedparse.Categories(cats)
-
-	doc.Find("script, style, noscript, template, svg, nav, form, iframe").Remove()
-	root := doc.Find("article").First()
-	if root.Length() == 0 {
-		root = doc.Find("main, [role=main]").First()
-	}
-	if root.Length() == 0 {
-		root = doc.Find("body").First()
-	}
-	// Page chrome inside the chosen root is not the story.
-	root.Find("header, footer, aside, figure figcaption, .share, .related").Remove()
-	h, _ := root.Html()
-	a.Body = htmltext.Convert(h, textBytes).Text
-	if a.Title != "" {
-		a.Body = strings.TrimSpace(strings.TrimPrefix(a.Body, a.Title))
-	}
-	return a, nil
+	return a
 }
 
 func firstAttr(s *goquery.Selection, names ...string) string {

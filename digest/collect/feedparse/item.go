@@ -44,20 +44,20 @@ func (c *converter) article(it *gofeed.Item) digest.Article {
 		if cand == "" {
 			continue
 		}
-		if cand == bodySrc {
-			summary = htmltext.OneLine(body.Text)
-		} else {
+		text := body.Text
+		if cand != bodySrc {
 			d := htmltext.Convert(cand, summaryBytes(c.o.SummaryChars))
-			summary = htmltext.OneLine(d.Text)
+			text = d.Text
 			if image == "" {
 				image = d.Image
 			}
 		}
-		if summary != "" {
+		if text != "" {
+			summary = text
 			break
 		}
 	}
-	a.Summary = htmltext.Truncate(summary, c.o.SummaryChars)
+	a.Summary = htmltext.Summary(summary, c.o.SummaryChars)
 
 	a.Title = htmltext.Line(it.Title)
 	for _, fallback := range []string{summary, a.Body} {

@@ -94,6 +94,19 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
+func TestSummary(t *testing.T) {
+	long := strings.Repeat("Ünïcödé wörds\n\nhére ", 500)
+	if got, want := Summary(long, 30), Truncate(OneLine(long), 30); got != want {
+		t.Errorf("Summary of a long text = %q, want %q", got, want)
+	}
+	if got := Summary("One.\n\nTwo.", 50); got != "One. Two." {
+		t.Errorf("Summary = %q", got)
+	}
+	if got := Summary("exactly ten", 11); got != "exactly ten" {
+		t.Errorf("Summary = %q", got)
+	}
+}
+
 func TestTitleFromText(t *testing.T) {
 	for in, want := range map[string]string{
 		"Short first sentence. Then more text follows here.": "Short first sentence",

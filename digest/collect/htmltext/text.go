@@ -39,12 +39,30 @@ func Truncate(s string, max int) string {
 	return out + "…"
 }
 
-// OneLine joins paragraphs into one line.
+// OneLine joins the paragraphs of text (as Convert returns it) into one
+// line.
 func OneLine(text string) string {
 	if !strings.Contains(text, "\n") {
 		return text
 	}
 	return strings.Join(strings.Fields(text), " ")
+}
+
+// Summary is the first max runes of text (as Convert returns it) on one
+// line, cut at a word boundary by Truncate. Only the start of a long text
+// is looked at.
+func Summary(text string, max int) string {
+	if max > 0 {
+		// max+1 runes fit in this many bytes: enough for Truncate to see
+		// that it must cut.
+		if end := (max + 1) * utf8.UTFMax; len(text) > end {
+			for end > 0 && !utf8.RuneStart(text[end]) {
+				end--
+			}
+			text = text[:end]
+		}
+	}
+	return Truncate(OneLine(text), max)
 }
 
 // Collapse turns every run of whitespace (no-break spaces included) into
@@ -57,6 +75,13 @@ func Collapse(s string) string {
 // when that is short, else its first words.
 func TitleFromText(text string) string {
 	const maxChars = 90
+	if len(text) > 1024 { // the first sentence, if short, is well inside
+		end := 1024
+		for end > 0 && !utf8.RuneStart(text[end]) {
+			end--
+		}
+		text = text[:end]
+	}
 	text = OneLine(strings.TrimSpace(text))
 	if text == "" {
 		return ""
