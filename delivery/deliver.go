@@ -65,7 +65,7 @@ func (s *Sender) deliver(ctx context.Context, issue store.Issue, d *digest.Diges
 				}
 				return nil
 			}
-			rc := recipient{deliveryID: dl.ID, subscriberID: dl.SubscriberID, email: dl.Email, name: dl.Name, topics: dl.Topics}
+			rc := recipient{deliveryID: dl.ID, subscriberID: dl.SubscriberID, stamp: dl.SubscriberStamp, email: dl.Email, name: dl.Name, topics: dl.Topics}
 			msg, err := s.message(issue, v, rc)
 			if err != nil {
 				return err

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,8 +30,8 @@ import (
 	"github.com/digest-newsletter/digest/digest/render"
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
-	"github.com/digest-newsletter/digest/subscribers"
 )
 
 // Store is what delivery needs from persistence.
@@ -70,15 +69,17 @@ type Options struct {
 	Store    Store // nil only for a dry run without a store
 	Mailer   Mailer
 	Renderer Renderer
-	Tokens   *subscribers.Tokens
-	Build    BuildFunc
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Links builds the unsubscribe and preferences URLs; without a signer
+	// (no secret) only a dry run works.
+	Links  *links.Builder
+	Build  BuildFunc
+	Logger *slog.Logger
+	Now    func() time.Time
 	// Progress, when set, is called after every mark with the running summary.
 	Progress func(Summary)
 	// BounceMailto builds the List-Unsubscribe mailto for a subscriber; nil: none.
-	BounceAddress     func(subscriberID, issueID int64) string
-	UnsubscribeMailto func(subscriberID int64) string
+	BounceAddress     func(who links.Subject, issueID int64) string
+	UnsubscribeMailto func(who links.Subject) string
 }
 
 // Sender sends issues.
@@ -205,7 +206,7 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 		}
 		issue = store.Issue{Edition: ed.Name, Slot: so.Slot, WindowFrom: from, WindowTo: now, Status: "sending", Created: now, Articles: d.Count()}
 		if !so.DryRun && s.o.Store != nil {
-			if s.o.Tokens == nil {
+			if !s.canSign() {
 				return sum, ErrNoSecret
 			}
 			v := newVariants(s.o.Renderer, d)
@@ -235,7 +236,7 @@ func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
 		err := s.dryRun(ctx, issue, d, so, &sum)
 		return sum, err
 	}
-	if s.o.Tokens == nil {
+	if !s.canSign() {
 		return sum, ErrNoSecret
 	}
 	if err := s.deliver(ctx, issue, d, frozen, &sum); err != nil {
@@ -309,12 +310,20 @@ func articleIDs(d *digest.Digest) []string {
 	return ids
 }
 
+// canSign reports whether real links can be made.
+func (s *Sender) canSign() bool { return s.o.Links != nil && s.o.Links.Signer() != nil }
+
 // recipient is one message to build.
 type recipient struct {
 	deliveryID   int64
 	subscriberID int64
+	stamp        int64
 	email, name  string
 	topics       []string
+}
+
+func (rc recipient) subject() links.Subject {
+	return links.Subject{ID: rc.subscriberID, Stamp: rc.stamp}
 }
 
 // variants renders each distinct topic set once per issue.
@@ -407,7 +416,7 @@ func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.
 	if err != nil {
 		return nil, err
 	}
-	unsub, prefs := s.links(issue, rc.subscriberID)
+	unsub, prefs := s.links(issue, rc.subject())
 	html, text := rd.Personalize(render.Recipient{Name: rc.name, Email: rc.email, UnsubscribeURL: unsub, PreferencesURL: prefs})
 	to := (&mail.Address{Name: rc.name, Address: rc.email}).String()
 	m := &mailer.Message{
@@ -424,10 +433,10 @@ func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.
 		Headers:        map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)},
 	}
 	if s.o.UnsubscribeMailto != nil {
-		m.UnsubscribeMailto = s.o.UnsubscribeMailto(rc.subscriberID)
+		m.UnsubscribeMailto = s.o.UnsubscribeMailto(rc.subject())
 	}
 	if s.o.BounceAddress != nil {
-		m.EnvelopeFrom = s.o.BounceAddress(rc.subscriberID, issue.ID)
+		m.EnvelopeFrom = s.o.BounceAddress(rc.subject(), issue.ID)
 	}
 	return m, nil
 }
@@ -435,18 +444,12 @@ func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.
 // links are the unsubscribe and preferences URLs of one subscriber. Tokens
 // are issued at the issue's creation time, so a resumed send builds the
 // very same message and the links live as long as the issue is young.
-func (s *Sender) links(issue store.Issue, subscriberID int64) (unsub, prefs string) {
-	base := strings.TrimRight(s.o.Config.Newsletter.BaseURL, "/")
-	if s.o.Tokens == nil {
-		return base + "/unsubscribe?token=DRY-RUN", base + "/preferences?token=DRY-RUN"
-	}
+func (s *Sender) links(issue store.Issue, who links.Subject) (unsub, prefs string) {
 	issued := issue.Created
 	if issued.IsZero() {
 		issued = s.o.Now()
 	}
-	ut := s.o.Tokens.SignClaims(subscribers.Claims{Purpose: subscribers.PurposeUnsubscribe, Subscriber: subscriberID, Issued: issued})
-	pt := s.o.Tokens.SignClaims(subscribers.Claims{Purpose: subscribers.PurposePreferences, Subscriber: subscriberID, Issued: issued})
-	return base + "/unsubscribe?token=" + url.QueryEscape(ut), base + "/preferences?token=" + url.QueryEscape(pt)
+	return s.o.Links.UnsubscribeURL(who, issued), s.o.Links.PreferencesURL(who, issued)
 }
 
 // MessageID is deterministic per issue and subscriber, so a message sent
@@ -526,7 +529,7 @@ func (s *Sender) dryRun(ctx context.Context, issue store.Issue, d *digest.Digest
 	}
 	if s.o.Store != nil {
 		err := s.o.Store.EachSubscriber(ctx, s.editionFilter(sum.Edition), func(sub store.Subscriber) error {
-			return emit(recipient{subscriberID: sub.ID, email: sub.Email, name: sub.Name, topics: sub.Topics})
+			return emit(recipient{subscriberID: sub.ID, stamp: sub.Stamp, email: sub.Email, name: sub.Name, topics: sub.Topics})
 		})
 		if err != nil {
 			return err
@@ -545,7 +548,7 @@ func (s *Sender) dryRun(ctx context.Context, issue store.Issue, d *digest.Digest
 		if err != nil {
 			return err
 		}
-		unsub, prefs := s.links(issue, 0)
+		unsub, prefs := s.links(issue, links.Subject{})
 		html, _ := rd.Personalize(render.Recipient{Name: "Sample Reader", Email: "reader@example.org", UnsubscribeURL: unsub, PreferencesURL: prefs})
 		if err := os.WriteFile(filepath.Join(so.OutDir, "preview.html"), html, 0o644); err != nil {
 			return fmt.Errorf("delivery: --out: %w", err)

@@ -19,8 +19,8 @@ import (
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/smtptest"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
-	"github.com/digest-newsletter/digest/subscribers"
 )
 
 var testNow = time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
@@ -30,7 +30,7 @@ type fixture struct {
 	cfg    *config.Config
 	st     *store.DB
 	srv    *smtptest.Server
-	tokens *subscribers.Tokens
+	tokens *links.Signer
 	sender *Sender
 	builds int
 	mu     sync.Mutex
@@ -87,7 +87,11 @@ path = %q
 			t.Fatal(err)
 		}
 	}
-	tokens, err := subscribers.NewTokens([]byte("test-secret-0123456789"), func() time.Time { return testNow })
+	tokens, err := links.NewSigner([]byte("test-secret-0123456789"), func() time.Time { return testNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := links.NewBuilder(cfg.Newsletter.BaseURL, tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +109,7 @@ path = %q
 		{ID: "a2", Title: "Port to expand", URL: "https://b.example/2", Source: "B", Published: testNow.Add(-3 * time.Hour), Summary: "New quay."},
 	}
 	f.sender = New(Options{
-		Config: cfg, Store: st, Mailer: m, Renderer: r, Tokens: tokens,
+		Config: cfg, Store: st, Mailer: m, Renderer: r, Links: lb,
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    func() time.Time { return testNow },
 		Build: func(ctx context.Context, from, to time.Time, seen func(string) bool) (*digest.Digest, error) {
@@ -164,7 +168,7 @@ func TestSendEveryRecipientOnceWithHeaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := f.tokens.Verify(u.Query().Get("token"), subscribers.PurposeUnsubscribe, f.cfg.Server.UnsubscribeTTL)
+		c, err := f.tokens.Verify(context.Background(), u.Query().Get("token"), links.PurposeUnsubscribe, f.cfg.Server.UnsubscribeTTL, f.st.SubscriberStamp)
 		if err != nil {
 			t.Fatalf("unsubscribe token: %v", err)
 		}

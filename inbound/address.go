@@ -1,11 +1,14 @@
 package inbound
 
 import (
+	"context"
+	"errors"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/subscribers"
 )
 
@@ -24,10 +27,10 @@ var tokenEpoch = time.Unix(1, 0).UTC()
 
 // UnsubscribeMailto returns the mailto: URI for List-Unsubscribe: a
 // message to <local>+unsubscribe-TOKEN@domain (built from address, the
-// [inbound] address) unsubscribes subscriberID whoever sends it. It returns
+// [inbound] address) unsubscribes who, whoever sends it. It returns
 // "" when address is not a usable address.
-func UnsubscribeMailto(address string, tokens *subscribers.Tokens, subscriberID int64) string {
-	tok := tokens.SignClaims(subscribers.Claims{Purpose: subscribers.PurposeUnsubscribe, Subscriber: subscriberID, Issued: tokenEpoch})
+func UnsubscribeMailto(address string, signer *links.Signer, who links.Subject) string {
+	tok := signer.Sign(links.Claims{Purpose: links.PurposeUnsubscribe, Issued: tokenEpoch}, who)
 	a := tagged(address, tagUnsubscribe+tok)
 	if a == "" {
 		return ""
@@ -37,12 +40,12 @@ func UnsubscribeMailto(address string, tokens *subscribers.Tokens, subscriberID 
 }
 
 // BounceAddress returns the VERP return path for one message of issueID to
-// subscriberID: <local>+bounces-TOKEN@domain, built from address (the
+// who: <local>+bounces-TOKEN@domain, built from address (the
 // [inbound] bounce_address, else address). The sender uses it as MAIL FROM
 // so a bounce names its subscriber and issue even when it quotes nothing
 // of the original. It returns "" when address is not a usable address.
-func BounceAddress(address string, tokens *subscribers.Tokens, subscriberID, issueID int64) string {
-	tok := tokens.SignClaims(subscribers.Claims{Purpose: subscribers.PurposeBounce, Subscriber: subscriberID, Ref: issueID, Issued: tokenEpoch})
+func BounceAddress(address string, signer *links.Signer, who links.Subject, issueID int64) string {
+	tok := signer.Sign(links.Claims{Purpose: links.PurposeBounce, Ref: issueID, Issued: tokenEpoch}, who)
 	return tagged(address, tagBounces+tok)
 }
 
@@ -76,14 +79,18 @@ var (
 )
 
 // findToken returns the first token after re's tag in any of texts that
-// verifies for purpose p.
-func findToken(tokens *subscribers.Tokens, re *regexp.Regexp, p subscribers.Purpose, texts ...string) (subscribers.Claims, bool) {
+// verifies for purpose p against its subscriber as they are now.
+func findToken(ctx context.Context, signer *links.Signer, stamps links.StampFunc, re *regexp.Regexp, p links.Purpose, texts ...string) (links.Claims, bool, error) {
 	for _, t := range texts {
 		for _, m := range re.FindAllStringSubmatch(t, -1) {
-			if c, err := tokens.Verify(m[1], p, 0); err == nil {
-				return c, true
+			c, err := signer.Verify(ctx, m[1], p, 0, stamps)
+			if err == nil {
+				return c, true, nil
+			}
+			if !errors.Is(err, links.ErrTokenInvalid) && !errors.Is(err, links.ErrTokenExpired) {
+				return links.Claims{}, false, err
 			}
 		}
 	}
-	return subscribers.Claims{}, false
+	return links.Claims{}, false, nil
 }

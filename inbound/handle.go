@@ -14,7 +14,9 @@ import (
 
 	"github.com/digest-newsletter/digest/inbound/bounce"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
+	"github.com/digest-newsletter/digest/outbox"
 	"github.com/digest-newsletter/digest/subscribers"
 )
 
@@ -48,7 +50,11 @@ func (p *Poller) handle(ctx context.Context, raw []byte, key string) (Stats, err
 	for _, k := range recipientHeaders {
 		rcpts = append(rcpts, h[k]...)
 	}
-	if c, ok := findToken(p.o.Tokens, reUnsubTag, subscribers.PurposeUnsubscribe, rcpts...); ok {
+	c, ok, err := findToken(ctx, p.o.Signer, p.o.Store.SubscriberStamp, reUnsubTag, links.PurposeUnsubscribe, rcpts...)
+	if err != nil {
+		return Stats{}, fmt.Errorf("inbound: unsubscribe token: %w", err)
+	}
+	if ok {
 		if err := p.o.Service.Unsubscribe(ctx, c.Subscriber, "", "", subscribers.FormEmail); err != nil {
 			return Stats{}, fmt.Errorf("inbound: unsubscribe %d: %w", c.Subscriber, err)
 		}
@@ -84,15 +90,13 @@ func (p *Poller) handle(ctx context.Context, raw []byte, key string) (Stats, err
 		case errors.As(err, &ae):
 			p.log.InfoContext(ctx, "inbound: subscribe refused", "key", key, "reason", ae.Reason)
 			return Stats{Ignored: 1}, nil
-		case errors.Is(err, subscribers.ErrThrottled):
-			// The throttle exists so a forged From cannot flood someone:
-			// no reply either.
-			p.log.InfoContext(ctx, "inbound: subscribe throttled", "key", key)
-			return Stats{Ignored: 1}, nil
 		case err != nil:
 			return Stats{}, fmt.Errorf("inbound: subscribe: %w", err)
 		}
-		p.log.InfoContext(ctx, "inbound: subscribe by email, confirmation sent", "key", key)
+		// A repeat within server.confirm_every gets no second mail (the
+		// service holds it back silently), so a forged From cannot flood
+		// anyone.
+		p.log.InfoContext(ctx, "inbound: subscribe by email", "key", key)
 		return Stats{Subscribed: 1}, nil
 	case cmdUnsubscribe:
 		sub, err := p.o.Store.SubscriberByEmail(ctx, addr)
@@ -112,10 +116,6 @@ func (p *Poller) handle(ctx context.Context, raw []byte, key string) (Stats, err
 		return Stats{Unsubscribed: 1}, nil
 	case cmdHelp:
 		if err := p.reply(ctx, h, addr, where, key); err != nil {
-			if mailer.IsPermanent(err) {
-				p.log.InfoContext(ctx, "inbound: help reply refused by the mail server", "key", key, "err", err)
-				return Stats{Ignored: 1}, nil
-			}
 			return Stats{}, fmt.Errorf("inbound: help reply: %w", err)
 		}
 		return Stats{Replied: 1}, nil
@@ -165,7 +165,11 @@ func (p *Poller) handleBounce(ctx context.Context, h mail.Header, rep *bounce.Re
 		texts = append(texts, vs...)
 	}
 	texts = append(texts, rep.Text, string(raw))
-	if c, ok := findToken(p.o.Tokens, reBounceTag, subscribers.PurposeBounce, texts...); ok {
+	c, ok, err := findToken(ctx, p.o.Signer, p.o.Store.SubscriberStamp, reBounceTag, links.PurposeBounce, texts...)
+	if err != nil {
+		return Stats{}, fmt.Errorf("inbound: bounce token: %w", err)
+	}
+	if ok {
 		sub, err := p.o.Store.SubscriberByID(ctx, c.Subscriber)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -272,7 +276,7 @@ func agrees(failed []bounce.Recipient, originalTo, email string) bool {
 	return !listed && originalTo == ""
 }
 
-// reply sends the help text. It is the only message ever sent to an
+// reply puts the help text in the outbox. It is the only message ever sent to an
 // address we did not confirm, so it says nothing about the list's members.
 func (p *Poller) reply(ctx context.Context, h mail.Header, to, where, key string) error {
 	self := bareAddr(p.o.Config.Address)
@@ -320,7 +324,7 @@ func (p *Poller) reply(ctx context.Context, h mail.Header, to, where, key string
 		msg.Headers["In-Reply-To"] = id
 		msg.Headers["References"] = id
 	}
-	return p.o.Sender.Send(ctx, msg)
+	return p.o.Outbox.Enqueue(ctx, outbox.KindReply, 0, msg)
 }
 
 var reMsgIDHeader = regexp.MustCompile(`^<[^<>\s]+@[^<>\s]+>$`)

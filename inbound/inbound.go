@@ -21,6 +21,7 @@ import (
 
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
 	"github.com/digest-newsletter/digest/subscribers"
 )
@@ -29,6 +30,7 @@ import (
 type Store interface {
 	SubscriberByEmail(ctx context.Context, email string) (store.Subscriber, error)
 	SubscriberByID(ctx context.Context, id int64) (store.Subscriber, error)
+	SubscriberStamp(ctx context.Context, id int64) (int64, bool, error)
 	RecordBounce(ctx context.Context, subscriberID int64, hard bool, reason string, hardLimit, softLimit int, at time.Time) (bool, error)
 	InboundProcessed(ctx context.Context, key string) (bool, error)
 	MarkInboundProcessed(ctx context.Context, key string, at time.Time) error
@@ -41,12 +43,12 @@ type Subscriptions interface {
 	Unsubscribe(ctx context.Context, subscriberID int64, ip, ua, form string) error
 }
 
-// Sender delivers the help replies; *mailer.Mailer satisfies it.
-type Sender interface {
-	Send(ctx context.Context, msg *mailer.Message) error
+// Outbox takes the help replies for sending; *outbox.Worker satisfies it.
+type Outbox interface {
+	Enqueue(ctx context.Context, kind string, subscriberID int64, msg *mailer.Message) error
 }
 
-// Options configures a Poller. Store, Service, Sender and Tokens are
+// Options configures a Poller. Store, Service, Outbox and Signer are
 // required, and Config must name a host and an address.
 type Options struct {
 	Config     config.Inbound
@@ -55,8 +57,8 @@ type Options struct {
 	Password   string
 	Store      Store
 	Service    Subscriptions
-	Sender     Sender
-	Tokens     *subscribers.Tokens
+	Outbox     Outbox
+	Signer     *links.Signer
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -107,8 +109,8 @@ type Poller struct {
 // New checks o and returns a Poller.
 func New(o Options) (*Poller, error) {
 	switch {
-	case o.Store == nil || o.Service == nil || o.Sender == nil || o.Tokens == nil:
-		return nil, errors.New("inbound: Store, Service, Sender and Tokens are required")
+	case o.Store == nil || o.Service == nil || o.Outbox == nil || o.Signer == nil:
+		return nil, errors.New("inbound: Store, Service, Outbox and Signer are required")
 	case o.Config.IMAPHost == "":
 		return nil, errors.New("inbound: [inbound] imap_host is not set")
 	case o.Config.Address == "":

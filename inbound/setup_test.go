@@ -22,7 +22,9 @@ import (
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/smtptest"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
+	"github.com/digest-newsletter/digest/outbox"
 	"github.com/digest-newsletter/digest/subscribers"
 )
 
@@ -99,7 +101,8 @@ type env struct {
 	smtp    *smtptest.Server
 	db      *store.DB
 	svc     *subscribers.Service
-	tokens  *subscribers.Tokens
+	tokens  *links.Signer
+	outbox  *outbox.Worker
 	poller  *Poller
 	options Options
 }
@@ -117,7 +120,7 @@ func newEnv(t *testing.T, caps imap.CapSet) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	e.db = db
-	e.tokens, err = subscribers.NewTokens([]byte("0123456789abcdef-test-key"), nil)
+	e.tokens, err = links.NewSigner([]byte("0123456789abcdef-test-key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +130,16 @@ func newEnv(t *testing.T, caps imap.CapSet) *env {
 		t.Fatal(err)
 	}
 	nl := config.Newsletter{Title: "The Region Brief", From: "The Region Brief <brief@example.org>", BaseURL: "http://news.example.org"}
+	lb, err := links.NewBuilder(nl.BaseURL, e.tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.outbox, err = outbox.New(outbox.Options{Store: db, Sender: ml, Holder: "test", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.svc, err = subscribers.NewService(subscribers.ServiceOptions{
-		Store: db, Sender: ml, Renderer: confirmationRenderer{}, Tokens: e.tokens,
+		Store: db, Links: lb, Renderer: confirmationRenderer{}, Outbox: e.outbox,
 		Newsletter: nl, Logger: log,
 	})
 	if err != nil {
@@ -142,7 +153,7 @@ func newEnv(t *testing.T, caps imap.CapSet) *env {
 		Delivery:   config.Delivery{BounceAfter: 1, SoftBounceAfter: 2},
 		Newsletter: nl,
 		Password:   "secret",
-		Store:      db, Service: e.svc, Sender: ml, Tokens: e.tokens, Logger: log,
+		Store:      db, Service: e.svc, Outbox: e.outbox, Signer: e.tokens, Logger: log,
 	}
 	e.poller, err = New(e.options)
 	if err != nil {
@@ -158,6 +169,10 @@ func (e *env) poll(t *testing.T) Stats {
 	st, err := e.poller.PollOnce(ctx)
 	if err != nil {
 		t.Fatalf("PollOnce: %v", err)
+	}
+	// As digest inbound does: what the pass recorded goes out before it ends.
+	if _, err := e.outbox.Flush(ctx); err != nil {
+		t.Fatalf("outbox: %v", err)
 	}
 	return st
 }

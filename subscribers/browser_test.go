@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,21 +12,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/internal/testenv"
+	"github.com/digest-newsletter/digest/links"
 )
-
-// chromiumPath finds a Chromium or Chrome binary: $DIGEST_CHROMIUM, then
-// the usual names on PATH.
-func chromiumPath() string {
-	if p := os.Getenv("DIGEST_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // TestBrowserSubscribe drives the subscribe page in headless Chromium at a
 // phone width and a desktop width, as a visitor would, and keeps
@@ -36,10 +23,7 @@ func TestBrowserSubscribe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-browser test skipped in -short mode")
 	}
-	bin := chromiumPath()
-	if bin == "" {
-		t.Skip("no Chromium binary found (install the Debian package chromium, or set DIGEST_CHROMIUM); skipping the real-browser test")
-	}
+	bin := testenv.Need(t, "chromium")
 	shots := os.Getenv("DIGEST_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -154,13 +138,51 @@ func TestBrowserSubscribe(t *testing.T) {
 				!slices.Equal(s.Topics, []string{"Security", "Culture"}) {
 				t.Fatalf("stored %+v", s)
 			}
+			e.flush()
 			if n := e.smtp.Count(email); n != 1 {
 				t.Fatalf("%d confirmation mails", n)
 			}
+			var tok string
+			for _, m := range e.smtp.Messages() {
+				if m.To[0] == email {
+					tok = confirmToken(t, m.Data)
+				}
+			}
+
+			// The link from the email: a page with one button, nothing done yet.
+			if err := chromedp.Do(tab,
+				chromedp.Navigate(e.srv.URL+"/confirm?token="+tok),
+				chromedp.WaitVisible(chromedp.CSS(`button[type=submit]`)),
+			); err != nil {
+				t.Fatal(err)
+			}
+			buttons, err := chromedp.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll("button").length`))
+			if err != nil || buttons != 1 {
+				t.Fatalf("confirm page has %d buttons (%v), want 1", buttons, err)
+			}
+			noOverflow(t, tab, "confirm page")
+			shoot(t, tab, fmt.Sprintf("confirm-%d", width))
+			if s := e.subscriber(email); s.Status != store.StatusPending {
+				t.Fatalf("opening the confirm link changed the status to %s", s.Status)
+			}
+			resp, err = chromedp.RunResponse(tab, chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+			if err != nil || resp.Status != 200 {
+				t.Fatalf("confirm button: %v %v", resp, err)
+			}
+			heading, err = chromedp.Run(tab, chromedp.Text(chromedp.CSS("main h1")))
+			if err != nil || heading != "You're subscribed" {
+				t.Fatalf("after Confirm: heading %q (%v)", heading, err)
+			}
+			noOverflow(t, tab, "subscribed page")
+			shoot(t, tab, fmt.Sprintf("confirmed-%d", width))
+			if s := e.subscriber(email); s.Status != store.StatusConfirmed {
+				t.Fatalf("after the button: %s", s.Status)
+			}
+			s = e.subscriber(email)
 
 			// The pages behind the links in every digest.
 			if err := chromedp.Do(tab,
-				chromedp.Navigate(e.srv.URL+"/preferences?token="+e.tokens.Sign(PurposePreferences, s.ID)),
+				chromedp.Navigate(e.srv.URL+"/preferences?token="+e.sign(links.PurposePreferences, s)),
 				chromedp.WaitVisible(chromedp.ID("topic-0")),
 			); err != nil {
 				t.Fatal(err)
@@ -168,7 +190,7 @@ func TestBrowserSubscribe(t *testing.T) {
 			noOverflow(t, tab, "preferences page")
 			shoot(t, tab, fmt.Sprintf("preferences-%d", width))
 			if err := chromedp.Do(tab,
-				chromedp.Navigate(e.srv.URL+"/unsubscribe?token="+e.tokens.Sign(PurposeUnsubscribe, s.ID)),
+				chromedp.Navigate(e.srv.URL+"/unsubscribe?token="+e.sign(links.PurposeUnsubscribe, s)),
 				chromedp.WaitVisible(chromedp.CSS(`button[type=submit]`)),
 			); err != nil {
 				t.Fatal(err)

@@ -7,15 +7,25 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/digest-newsletter/digest/internal/store"
 )
 
-// Row is one subscriber read from a CSV file.
+// Columns are the CSV columns, in the order export writes them; import
+// reads them in any order and ignores unknown ones.
+var Columns = []string{"email", "name", "topics", "edition", "status", "created"}
+
+// Row is one subscriber read from a CSV file. Status is "" when the file
+// has none (the operator vouches: confirmed); Created is zero when absent.
 type Row struct {
 	Line    int
 	Email   string
 	Name    string
 	Topics  []string
 	Edition string
+	Status  string
+	Created time.Time
 }
 
 // RowError is a CSV row that was refused, by line number.
@@ -28,8 +38,8 @@ func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.
 func (e *RowError) Unwrap() error { return e.Err }
 
 // CSVReader streams subscribers from CSV with a header row: email
-// (required), name, topics (separated by ';'), edition. Columns may come in
-// any order; unknown columns are ignored.
+// (required), name, topics (separated by ';'), edition, status and created
+// (RFC 3339). Columns may come in any order; unknown columns are ignored.
 type CSVReader struct {
 	r       *csv.Reader
 	col     map[string]int
@@ -56,7 +66,7 @@ func NewCSVReader(r io.Reader, topics, editions []string) (*CSVReader, error) {
 		col[h] = i
 	}
 	if _, ok := col["email"]; !ok {
-		return nil, errors.New("subscribers: csv header: no \"email\" column (expected email,name,topics,edition)")
+		return nil, errors.New("subscribers: csv header: no \"email\" column (expected " + strings.Join(Columns, ",") + ")")
 	}
 	return &CSVReader{r: cr, col: col, topics: topics, edition: editions}, nil
 }
@@ -113,7 +123,20 @@ func (c *CSVReader) parse(line int, rec []string) (Row, error) {
 	if strings.ContainsAny(name, "\r\n") {
 		return Row{}, errors.New("name contains a line break")
 	}
-	row := Row{Line: line, Email: email, Name: name, Edition: c.field(rec, "edition")}
+	row := Row{Line: line, Email: email, Name: cleanName(name), Edition: c.field(rec, "edition")}
+	switch st := strings.ToLower(c.field(rec, "status")); st {
+	case "", store.StatusConfirmed, store.StatusPending, store.StatusUnsubscribed, store.StatusBounced:
+		row.Status = st
+	default:
+		return Row{}, fmt.Errorf("unknown status %q (known: confirmed, pending, unsubscribed, bounced)", st)
+	}
+	if v := c.field(rec, "created"); v != "" {
+		t, err := parseCreated(v)
+		if err != nil {
+			return Row{}, err
+		}
+		row.Created = t
+	}
 	for _, t := range strings.Split(c.field(rec, "topics"), ";") {
 		if t = strings.TrimSpace(t); t == "" {
 			continue
@@ -127,4 +150,50 @@ func (c *CSVReader) parse(line int, rec []string) (Row, error) {
 		return Row{}, fmt.Errorf("unknown edition %q (known: %s)", row.Edition, strings.Join(c.edition, ", "))
 	}
 	return row, nil
+}
+
+// parseCreated reads the created column: RFC 3339 as export writes it, or
+// a plain date.
+func parseCreated(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("created %q is not an RFC 3339 time (2026-01-31T09:00:00Z) or a date (2026-01-31)", v)
+}
+
+// CSVWriter writes subscribers in the columns CSVReader reads, so export
+// followed by import is a round trip.
+type CSVWriter struct{ w *csv.Writer }
+
+// NewCSVWriter writes the header row.
+func NewCSVWriter(w io.Writer) (*CSVWriter, error) {
+	cw := &CSVWriter{w: csv.NewWriter(w)}
+	if err := cw.w.Write(Columns); err != nil {
+		return nil, fmt.Errorf("subscribers: csv: %w", err)
+	}
+	return cw, nil
+}
+
+// Write writes one subscriber.
+func (c *CSVWriter) Write(s store.Subscriber) error {
+	created := ""
+	if !s.Created.IsZero() {
+		created = s.Created.UTC().Format(time.RFC3339)
+	}
+	if err := c.w.Write([]string{s.Email, s.Name, strings.Join(s.Topics, ";"), s.Edition, s.Status, created}); err != nil {
+		return fmt.Errorf("subscribers: csv: %w", err)
+	}
+	return nil
+}
+
+// Flush writes what is buffered and reports any write error.
+func (c *CSVWriter) Flush() error {
+	c.w.Flush()
+	if err := c.w.Error(); err != nil {
+		return fmt.Errorf("subscribers: csv: %w", err)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 )
 
 // tamper flips one character in the middle of a token.
@@ -29,9 +30,10 @@ func tamper(tok string) string {
 func TestConfirmBadTokens(t *testing.T) {
 	e := newWebEnv(t)
 	e.post("/subscribe", subscribeForm("wait@example.org"))
+	e.flush()
 	sub := e.subscriber("wait@example.org")
 	good := confirmToken(t, e.smtp.Messages()[0].Data)
-	other, _ := NewTokens([]byte("some-other-secret-key"), e.clock.Now)
+	other, _ := links.NewSigner([]byte("some-other-secret-key"), e.clock.Now)
 
 	tests := []struct {
 		name  string
@@ -42,21 +44,24 @@ func TestConfirmBadTokens(t *testing.T) {
 		{"missing", "", 0, http.StatusBadRequest},
 		{"garbage", "not-a-token", 0, http.StatusBadRequest},
 		{"tampered", tamper(good), 0, http.StatusBadRequest},
-		{"forged with another key", other.Sign(PurposeConfirm, sub.ID), 0, http.StatusBadRequest},
-		{"unsubscribe token", e.tokens.Sign(PurposeUnsubscribe, sub.ID), 0, http.StatusBadRequest},
-		{"preferences token", e.tokens.Sign(PurposePreferences, sub.ID), 0, http.StatusBadRequest},
-		{"unknown subscriber", e.tokens.Sign(PurposeConfirm, sub.ID+100), 0, http.StatusGone},
+		{"forged with another key", other.Sign(links.Claims{Purpose: links.PurposeConfirm}, links.Subject{ID: sub.ID, Stamp: sub.Stamp}), 0, http.StatusBadRequest},
+		{"unsubscribe token", e.sign(links.PurposeUnsubscribe, sub), 0, http.StatusBadRequest},
+		{"preferences token", e.sign(links.PurposePreferences, sub), 0, http.StatusBadRequest},
+		{"unknown subscriber", e.sign(links.PurposeConfirm, store.Subscriber{ID: sub.ID + 100}), 0, http.StatusBadRequest},
+		{"same id, another stamp", e.sign(links.PurposeConfirm, store.Subscriber{ID: sub.ID, Stamp: sub.Stamp + 1}), 0, http.StatusBadRequest},
 		{"expired after 48h", good, 48*time.Hour + time.Minute, http.StatusGone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.clock.Add(tt.later)
-			r := e.get("/confirm?token=" + url.QueryEscape(tt.token))
-			if r.code != tt.want {
-				t.Fatalf("status %d, want %d\n%s", r.code, tt.want, r.body)
-			}
-			if !strings.Contains(r.body, `role="alert"`) {
-				t.Fatal("error page without role=alert")
+			for _, r := range []webResponse{e.get("/confirm?token=" + url.QueryEscape(tt.token)), e.confirmForm(tt.token),
+				e.post("/confirm?token="+url.QueryEscape(tt.token), nil)} {
+				if r.code != tt.want {
+					t.Fatalf("status %d, want %d\n%s", r.code, tt.want, r.body)
+				}
+				if !strings.Contains(r.body, `role="alert"`) {
+					t.Fatal("error page without role=alert")
+				}
 			}
 			s := e.subscriber("wait@example.org")
 			if s.Status != store.StatusPending || !s.Confirmed.IsZero() {
@@ -72,6 +77,7 @@ func TestConfirmBadTokens(t *testing.T) {
 func TestConfirmHeadChangesNothing(t *testing.T) {
 	e := newWebEnv(t)
 	e.post("/subscribe", subscribeForm("probe@example.org"))
+	e.flush()
 	tok := confirmToken(t, e.smtp.Messages()[0].Data)
 	req, _ := http.NewRequest(http.MethodHead, e.srv.URL+"/confirm?token="+tok, nil)
 	if r := e.do(req); r.code != http.StatusOK {
@@ -114,7 +120,7 @@ func TestUnsubscribe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newWebEnv(t)
 			sub := e.confirmed("leaving@example.org")
-			tok := e.tokens.Sign(PurposeUnsubscribe, sub.ID)
+			tok := e.sign(links.PurposeUnsubscribe, sub)
 
 			// Link scanners prefetch: GETs show the page and change nothing.
 			for range 3 {
@@ -171,7 +177,7 @@ func TestUnsubscribe(t *testing.T) {
 func TestUnsubscribeBadTokens(t *testing.T) {
 	e := newWebEnv(t)
 	sub := e.confirmed("staying@example.org")
-	good := e.tokens.Sign(PurposeUnsubscribe, sub.ID)
+	good := e.sign(links.PurposeUnsubscribe, sub)
 	tests := []struct {
 		name, path string
 		later      time.Duration
@@ -179,8 +185,8 @@ func TestUnsubscribeBadTokens(t *testing.T) {
 	}{
 		{"no token", "/unsubscribe", 0, http.StatusBadRequest},
 		{"tampered", "/unsubscribe?token=" + tamper(good), 0, http.StatusBadRequest},
-		{"confirm token", "/unsubscribe?token=" + e.tokens.Sign(PurposeConfirm, sub.ID), 0, http.StatusBadRequest},
-		{"preferences token", "/unsubscribe?token=" + e.tokens.Sign(PurposePreferences, sub.ID), 0, http.StatusBadRequest},
+		{"confirm token", "/unsubscribe?token=" + e.sign(links.PurposeConfirm, sub), 0, http.StatusBadRequest},
+		{"preferences token", "/unsubscribe?token=" + e.sign(links.PurposePreferences, sub), 0, http.StatusBadRequest},
 		{"expired (unsubscribe_ttl 90 days)", "/unsubscribe?token=" + good, 91 * 24 * time.Hour, http.StatusGone},
 	}
 	for _, tt := range tests {
@@ -207,7 +213,7 @@ func TestUnsubscribeBadTokens(t *testing.T) {
 func TestPreferences(t *testing.T) {
 	e := newWebEnv(t)
 	sub := e.confirmed("picky@example.org", "Security")
-	tok := e.tokens.Sign(PurposePreferences, sub.ID)
+	tok := e.sign(links.PurposePreferences, sub)
 
 	r := e.get("/preferences?token=" + tok)
 	if r.code != http.StatusOK {
@@ -243,7 +249,7 @@ func TestPreferences(t *testing.T) {
 	}
 
 	// The unsubscribe token from a digest works here too.
-	unsub := e.tokens.Sign(PurposeUnsubscribe, sub.ID)
+	unsub := e.sign(links.PurposeUnsubscribe, sub)
 	if r := e.post("/preferences?token="+unsub, url.Values{"topics": {"Culture"}, "edition": {"weekly"}}); r.code != http.StatusOK {
 		t.Fatalf("POST with unsubscribe token in the URL: %d", r.code)
 	}
@@ -253,7 +259,7 @@ func TestPreferences(t *testing.T) {
 
 	for name, bad := range map[string]string{
 		"tampered":      tamper(tok),
-		"confirm token": e.tokens.Sign(PurposeConfirm, sub.ID),
+		"confirm token": e.sign(links.PurposeConfirm, sub),
 		"empty":         "",
 	} {
 		t.Run(name, func(t *testing.T) {

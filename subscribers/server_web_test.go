@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/digest-newsletter/digest/links"
 )
 
 func TestHealthz(t *testing.T) {
@@ -29,7 +31,7 @@ func TestHealthz(t *testing.T) {
 func TestSecurityHeaders(t *testing.T) {
 	e := newWebEnv(t)
 	sub := e.confirmed("headers@example.org")
-	tok := e.tokens.Sign(PurposeUnsubscribe, sub.ID)
+	tok := e.sign(links.PurposeUnsubscribe, sub)
 	reqs := map[string]func() webResponse{
 		"GET /":            func() webResponse { return e.get("/") },
 		"POST /subscribe":  func() webResponse { return e.post("/subscribe", subscribeForm("bad")) },
@@ -92,7 +94,7 @@ func TestMethods(t *testing.T) {
 		{http.MethodGet, "/subscribe"},
 		{http.MethodPut, "/unsubscribe"},
 		{http.MethodDelete, "/preferences"},
-		{http.MethodPost, "/confirm"},
+		{http.MethodPut, "/confirm"},
 	} {
 		req, _ := http.NewRequest(tt.method, e.srv.URL+tt.path, nil)
 		if r := e.do(req); r.code != http.StatusMethodNotAllowed {
@@ -144,24 +146,39 @@ func TestLimiterBounded(t *testing.T) {
 			t.Fatalf("key %d refused", i)
 		}
 	}
-	if ok, _ := l.allow("new", now); ok {
-		t.Fatal("a fourth live key was admitted past the bound")
-	}
-	if len(l.m) != 3 {
-		t.Fatalf("%d keys", len(l.m))
-	}
-	if ok, _ := l.allow("0", now); !ok {
+	if ok, retry := l.allow("0", now); !ok || retry != 0 {
 		t.Fatal("second event of a known key refused")
 	}
 	if ok, retry := l.allow("0", now.Add(time.Second)); ok || retry != 59*time.Second {
 		t.Fatalf("third event: ok=%v retry=%v", ok, retry)
 	}
-	// Once windows expire the old keys make room.
-	if ok, _ := l.allow("new", now.Add(time.Minute)); !ok {
-		t.Fatal("expired keys were not swept")
+	// Full, every window live: a new key is still let in (the table never
+	// fails closed), and the least recently seen key ("1") makes room.
+	if ok, _ := l.allow("new", now.Add(2*time.Second)); !ok {
+		t.Fatal("a new key was refused because the table was full")
 	}
-	if len(l.m) != 1 {
-		t.Fatalf("%d keys after the sweep", len(l.m))
+	if l.len() != 3 {
+		t.Fatalf("%d keys, want the bound of 3", l.len())
+	}
+	if ok, _ := l.allow("0", now.Add(3*time.Second)); ok {
+		t.Fatal("the busiest key was evicted instead of the least recently seen")
+	}
+	// Once its window is over a key counts afresh.
+	if ok, _ := l.allow("0", now.Add(time.Minute)); !ok {
+		t.Fatal("window did not reset")
+	}
+}
+
+func TestThrottleKeyIPv6(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":             "203.0.113.7",
+		"2001:db8:1:2:aaaa::1":    "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:1:2:3": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":         "2001:db8:1:3::/64",
+	} {
+		if got := throttleKey(in); got != want {
+			t.Errorf("throttleKey(%s) = %s, want %s", in, got, want)
+		}
 	}
 }
 
@@ -221,8 +238,8 @@ func TestPagesAccessible(t *testing.T) {
 		"subscribe":     e.get("/"),
 		"address error": e.post("/subscribe", url.Values{"email": {"nope"}}),
 		"thanks":        e.post("/subscribe", subscribeForm("other@example.org")),
-		"unsubscribe":   e.get("/unsubscribe?token=" + e.tokens.Sign(PurposeUnsubscribe, sub.ID)),
-		"preferences":   e.get("/preferences?token=" + e.tokens.Sign(PurposePreferences, sub.ID)),
+		"unsubscribe":   e.get("/unsubscribe?token=" + e.sign(links.PurposeUnsubscribe, sub)),
+		"preferences":   e.get("/preferences?token=" + e.sign(links.PurposePreferences, sub)),
 		"bad link":      e.get("/confirm?token=bad"),
 	}
 	for name, r := range pages {
@@ -262,4 +279,11 @@ func TestPagesAccessible(t *testing.T) {
 			})
 		})
 	}
+}
+
+// len returns how many keys the limiter remembers.
+func (l *limiter) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.keys.Len()
 }

@@ -8,46 +8,45 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"time"
-	"unicode"
 
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
+	"github.com/digest-newsletter/digest/outbox"
 )
 
 // Store is the part of the database the subscription flow needs;
 // *store.DB satisfies it.
 type Store interface {
-	AddSubscriber(ctx context.Context, s store.Subscriber) (store.Subscriber, bool, error)
+	RosterStore
+	ChangeSubscriber(ctx context.Context, id int64, decide func(cur store.Subscriber) (store.Change, error)) (store.Subscriber, error)
 	SubscriberByID(ctx context.Context, id int64) (store.Subscriber, error)
-	SetStatus(ctx context.Context, id int64, status string, at time.Time) error
-	SetPreferences(ctx context.Context, id int64, topics []string, edition string) error
-	MarkConfirmationSent(ctx context.Context, id int64, at time.Time) error
+	SubscriberStamp(ctx context.Context, id int64) (int64, bool, error)
 	ExpirePending(ctx context.Context, before time.Time) (int64, error)
-	AddConsent(ctx context.Context, ev store.ConsentEvent) error
 	Ping(ctx context.Context) error
 }
 
-// Sender delivers one message; *mailer.Mailer satisfies it.
-type Sender interface {
-	Send(ctx context.Context, msg *mailer.Message) error
-}
-
 // ConfirmationRenderer renders the double opt-in email; *render.Renderer
-// satisfies it. It is given only the link, so nothing a visitor typed
-// (the name above all) can reach the message.
+// satisfies it. It is given only the link, so nothing a visitor typed can
+// reach the body (the name goes in the To: header alone, cleaned).
 type ConfirmationRenderer interface {
 	Confirmation(confirmURL string) (subject string, html, text []byte, err error)
 }
 
-// ErrThrottled means the same address asked for a confirmation email too
-// recently (server.confirm_every). The web answers 429.
-var ErrThrottled = errors.New("subscribers: too many requests for this address, try again later")
+// WelcomeRenderer builds the welcome mail of a subscriber who just
+// confirmed: the latest issue of their edition, for their topics, with
+// their links. ok is false when there is nothing to send (no issue yet);
+// *delivery.Welcomer satisfies it.
+type WelcomeRenderer interface {
+	Welcome(ctx context.Context, sub store.Subscriber) (msg *mailer.Message, ok bool, err error)
+}
+
+// Waker is told when mail was put in the outbox; *outbox.Worker satisfies
+// it.
+type Waker interface{ Wake() }
 
 // Forms through which consent is given, recorded with each consent event.
 const (
@@ -57,49 +56,47 @@ const (
 	FormOneClick = "one-click"
 )
 
-// maxNameLen bounds the optional name; it is stored, never mailed.
-const maxNameLen = 100
-
-// ServiceOptions configures a Service. Store, Sender, Renderer and Tokens
-// are required.
+// ServiceOptions configures a Service. Store, Links (with a signer) and
+// Renderer are required.
 type ServiceOptions struct {
-	Store      Store
-	Sender     Sender
-	Renderer   ConfirmationRenderer
-	Tokens     *Tokens
+	Store    Store
+	Links    *links.Builder
+	Renderer ConfirmationRenderer
+	// Welcome, when set, sends the latest issue on confirmation
+	// (server.welcome = "latest").
+	Welcome WelcomeRenderer
+	// Outbox is woken when mail is recorded; nil: the worker finds it at
+	// its next poll.
+	Outbox     Waker
 	Newsletter config.Newsletter
 	Server     config.Server
 	Editions   []config.Edition
 	Topics     []string // topic names from [[topics]], in config order
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// MaxThrottleKeys bounds the memory of the per-address and per-IP
-	// throttles; 0 means 10000.
+	// MaxThrottleKeys bounds the memory of the per-IP throttle; 0 means
+	// 10000.
 	MaxThrottleKeys int
 }
 
-// Service holds the subscription logic shared by the web handlers and by
-// the inbound-mail commands.
+// Service holds the subscription flow shared by the web handlers and the
+// inbound mail: double opt-in, unsubscribe, preferences. No method sends
+// mail: mail goes into the outbox with the change that causes it.
 type Service struct {
 	st       Store
-	sender   Sender
+	roster   *Roster
+	links    *links.Builder
 	renderer ConfirmationRenderer
-	tokens   *Tokens
+	welcome  WelcomeRenderer
+	outbox   Waker
 	nl       config.Newsletter
 	srv      config.Server
 	editions []config.Edition
-	topics   []string
 	log      *slog.Logger
 	now      func() time.Time
-	baseURL  string
 	fromHost string
-	maxKeys  int
-
-	// perAddress remembers the last confirmation request per address in
-	// memory, whatever the address's state, so a known address is
-	// throttled exactly like a new one (no enumeration through 429s). The
-	// store's confirm_sent_at covers restarts for pending addresses.
-	perAddress *limiter
+	// perIP throttles sign-ups per client (IPv6 by /64) in bounded memory.
+	perIP *limiter
 }
 
 // NewService checks o and fills in defaults for zero durations.
@@ -107,16 +104,10 @@ func NewService(o ServiceOptions) (*Service, error) {
 	switch {
 	case o.Store == nil:
 		return nil, errors.New("subscribers: service: no store")
-	case o.Sender == nil:
-		return nil, errors.New("subscribers: service: no sender")
+	case o.Links == nil || o.Links.Signer() == nil:
+		return nil, errors.New("subscribers: service: no link builder with a token key")
 	case o.Renderer == nil:
 		return nil, errors.New("subscribers: service: no confirmation renderer")
-	case o.Tokens == nil:
-		return nil, errors.New("subscribers: service: no token signer")
-	}
-	base := strings.TrimRight(o.Newsletter.BaseURL, "/")
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("subscribers: service: newsletter.base_url %q is not an absolute http(s) URL", o.Newsletter.BaseURL)
 	}
 	from, err := mail.ParseAddress(o.Newsletter.From)
 	if err != nil {
@@ -143,6 +134,10 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if len(editions) == 0 {
 		editions = []config.Edition{{Name: "default"}}
 	}
+	names := make([]string, len(editions))
+	for i, e := range editions {
+		names[i] = e.Name
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -151,16 +146,19 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if now == nil {
 		now = time.Now
 	}
+	roster, err := NewRoster(RosterOptions{Store: o.Store, Topics: o.Topics, Editions: names, Now: now, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	maxKeys := o.MaxThrottleKeys
 	if maxKeys <= 0 {
 		maxKeys = 10000
 	}
-	host := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	return &Service{
-		st: o.Store, sender: o.Sender, renderer: o.Renderer, tokens: o.Tokens,
-		nl: o.Newsletter, srv: sv, editions: editions, topics: slices.Clone(o.Topics),
-		log: log, now: now, baseURL: base, fromHost: host, maxKeys: maxKeys,
-		perAddress: newLimiter(1, sv.ConfirmEvery, maxKeys),
+		st: o.Store, roster: roster, links: o.Links, renderer: o.Renderer, welcome: o.Welcome, outbox: o.Outbox,
+		nl: o.Newsletter, srv: sv, editions: editions, log: log, now: now,
+		fromHost: from.Address[strings.LastIndexByte(from.Address, '@')+1:],
+		perIP:    newLimiter(sv.RatePerIP, sv.RateWindow, maxKeys),
 	}, nil
 }
 
@@ -169,6 +167,9 @@ func setDefault(p *time.Duration, v time.Duration) {
 		*p = v
 	}
 }
+
+// Roster returns the list rules the service applies.
+func (s *Service) Roster() *Roster { return s.roster }
 
 // SubscribeRequest is one sign-up, from the web form or an email command.
 type SubscribeRequest struct {
@@ -181,76 +182,83 @@ type SubscribeRequest struct {
 }
 
 // Subscribe validates r, records a pending subscriber with a consent event
-// and sends the confirmation email. A known address gets the same outcome as
-// a new one: confirmed addresses are left alone, pending and unsubscribed
-// ones get a fresh confirmation link. It returns *AddressError for a bad
-// address and ErrThrottled when the address asked within confirm_every.
+// and puts the confirmation mail in the outbox, in one transaction. Every
+// valid request takes the same path, so it takes as long and answers the
+// same whoever the address belongs to: a confirmed address changes nothing
+// (a stranger cannot change their choices), and an address that had a
+// confirmation within server.confirm_every gets no second one, silently.
+// Pending, unsubscribed and bounced addresses get a fresh link. The only
+// error a visitor can cause is *AddressError.
 func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) error {
 	email, err := NormalizeAddress(r.Email)
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	if ok, _ := s.perAddress.allow(strings.ToLower(email), now); !ok {
-		return ErrThrottled
-	}
-	topics := s.cleanTopics(r.Topics)
-	edition := s.cleanEdition(r.Edition)
-	sub, created, err := s.st.AddSubscriber(ctx, store.Subscriber{
-		Email: email, Name: cleanName(r.Name), Status: store.StatusPending,
-		Topics: topics, Edition: edition, Created: now,
+	name := cleanName(r.Name)
+	topics, edition := s.roster.cleanTopics(r.Topics), s.roster.cleanEdition(r.Edition)
+	queued := false
+	sub, created, err := s.st.UpsertSubscriber(ctx, store.Subscriber{
+		Email: email, Name: name, Status: store.StatusPending, Topics: topics, Edition: edition, Created: now,
+	}, func(cur store.Subscriber, created bool) (store.Change, error) {
+		// The mail is built for every request, sent or not, so that the
+		// work (and the time) does not depend on who asked.
+		to := cur.Name
+		if name != "" {
+			to = name
+		}
+		m, err := s.confirmation(cur, to, now)
+		if err != nil {
+			return store.Change{}, err
+		}
+		if cur.Status == store.StatusConfirmed ||
+			(!cur.ConfirmSentAt.IsZero() && now.Sub(cur.ConfirmSentAt) < s.srv.ConfirmEvery) {
+			return store.Change{Touch: true}, nil
+		}
+		queued = true
+		c := store.Change{
+			ConfirmSentAt: now, Mail: &m,
+			Consent: &store.ConsentEvent{Kind: store.ConsentSubscribe, At: now, IP: r.IP,
+				UserAgent: truncate(r.UserAgent, 500), Form: r.Form, Text: s.srv.ConsentText},
+		}
+		if !created {
+			// The newest form wins: a pending address has agreed to
+			// nothing yet, and an unsubscribed one re-agrees on confirm.
+			mergeFields(&c, cur, name, nil, "")
+			c.SetPreferences, c.Topics, c.Edition = true, topics, edition
+		}
+		return c, nil
 	})
 	if err != nil {
 		return fmt.Errorf("subscribers: subscribe: %w", err)
 	}
-	if !created {
-		switch sub.Status {
-		case store.StatusConfirmed:
-			// Nothing to do, and nothing to tell: the page reads the same.
-			s.log.InfoContext(ctx, "subscribe: already confirmed", "subscriber", sub.ID, "form", r.Form)
-			return nil
-		case store.StatusPending, store.StatusUnsubscribed, store.StatusBounced:
-			if !sub.ConfirmSentAt.IsZero() && now.Sub(sub.ConfirmSentAt) < s.srv.ConfirmEvery {
-				// Only after a restart (the in-memory throttle forgot):
-				// stay quiet rather than answer differently.
-				s.log.InfoContext(ctx, "subscribe: confirmation sent recently, not resending", "subscriber", sub.ID)
-				return nil
-			}
-			// The newest form wins: a pending address has agreed to
-			// nothing yet, and an unsubscribed one re-agrees on confirm.
-			if err := s.st.SetPreferences(ctx, sub.ID, topics, edition); err != nil {
-				return fmt.Errorf("subscribers: subscribe: %w", err)
-			}
-		}
+	if queued {
+		s.wake()
+		s.log.InfoContext(ctx, "subscribe: confirmation queued", "subscriber", sub.ID, "new", created, "form", r.Form)
+	} else {
+		s.log.InfoContext(ctx, "subscribe: nothing to send", "subscriber", sub.ID, "status", sub.Status, "form", r.Form)
 	}
-	if err := s.st.AddConsent(ctx, store.ConsentEvent{
-		SubscriberID: sub.ID, Kind: store.ConsentSubscribe, At: now,
-		IP: r.IP, UserAgent: truncate(r.UserAgent, 500), Form: r.Form, Text: s.srv.ConsentText,
-	}); err != nil {
-		return fmt.Errorf("subscribers: subscribe: %w", err)
-	}
-	if err := s.sendConfirmation(ctx, sub, now); err != nil {
-		// Nothing went out: let the visitor try again without waiting.
-		s.perAddress.forget(strings.ToLower(email))
-		return err
-	}
-	s.log.InfoContext(ctx, "subscribe: confirmation sent", "subscriber", sub.ID, "new", created, "form", r.Form)
 	return nil
 }
 
-// sendConfirmation mails the double opt-in link. The token is issued at the
-// same second that is stored as confirm_sent_at, which Confirm uses to tell
-// a fresh link from one that predates an unsubscribe.
-func (s *Service) sendConfirmation(ctx context.Context, sub store.Subscriber, at time.Time) error {
-	tok := s.tokens.SignClaims(Claims{Purpose: PurposeConfirm, Subscriber: sub.ID, Issued: at})
-	link := s.link("confirm", tok)
+func (s *Service) wake() {
+	if s.outbox != nil {
+		s.outbox.Wake()
+	}
+}
+
+// confirmation builds the double opt-in mail for sub. The token is issued
+// at the same second that is stored as confirm_sent_at, which Confirm uses
+// to tell a fresh link from one that predates an unsubscribe.
+func (s *Service) confirmation(sub store.Subscriber, name string, at time.Time) (store.OutboxMail, error) {
+	link := s.links.ConfirmURL(links.Subject{ID: sub.ID, Stamp: sub.Stamp}, at)
 	subject, html, text, err := s.renderer.Confirmation(link)
 	if err != nil {
-		return fmt.Errorf("subscribers: render confirmation: %w", err)
+		return store.OutboxMail{}, fmt.Errorf("render confirmation: %w", err)
 	}
 	msg := &mailer.Message{
 		From:      s.nl.From,
-		To:        sub.Email, // the bare address: no visitor-supplied name in headers
+		To:        (&mail.Address{Name: name, Address: sub.Email}).String(),
 		ReplyTo:   s.nl.ReplyTo,
 		Subject:   subject,
 		Date:      at,
@@ -259,56 +267,95 @@ func (s *Service) sendConfirmation(ctx context.Context, sub store.Subscriber, at
 		Text:      text,
 		Headers:   map[string]string{"Auto-Submitted": "auto-generated"},
 	}
-	if err := s.sender.Send(ctx, msg); err != nil {
-		return fmt.Errorf("subscribers: send confirmation to subscriber %d: %w", sub.ID, err)
-	}
-	if err := s.st.MarkConfirmationSent(ctx, sub.ID, at); err != nil {
-		return fmt.Errorf("subscribers: subscribe: %w", err)
-	}
-	return nil
+	return outbox.Mail(outbox.KindConfirm, sub.ID, msg, at)
 }
 
 // ErrStaleLink is a confirm link older than the subscriber's last
 // unsubscribe: clicking an old email must not resubscribe anyone.
 var ErrStaleLink = errors.New("subscribers: this link was issued before you unsubscribed")
 
-// Confirm completes the double opt-in for a confirm token. Confirming twice
-// is not an error. Token errors are ErrTokenInvalid, ErrTokenExpired or
-// ErrStaleLink; the caller answers 4xx and nothing has changed.
-func (s *Service) Confirm(ctx context.Context, token string, ip, ua string) (store.Subscriber, error) {
-	c, err := s.tokens.Verify(token, PurposeConfirm, s.srv.ConfirmTTL)
+// ConfirmPage is what GET /confirm shows: the subscriber the link is for
+// and whether confirming is still to do. It changes nothing.
+func (s *Service) ConfirmPage(ctx context.Context, token string) (store.Subscriber, error) {
+	c, sub, err := s.tokenSubscriber(ctx, token, links.PurposeConfirm)
 	if err != nil {
 		return store.Subscriber{}, err
 	}
-	sub, err := s.st.SubscriberByID(ctx, c.Subscriber)
-	if errors.Is(err, store.ErrNotFound) {
-		// Expired and deleted pending subscriber: the link is dead.
-		return store.Subscriber{}, ErrTokenExpired
+	if stale(c, sub) {
+		return store.Subscriber{}, ErrStaleLink
 	}
+	return sub, nil
+}
+
+// stale reports whether a confirm token predates the subscriber leaving.
+func stale(c links.Claims, sub store.Subscriber) bool {
+	if sub.Status != store.StatusUnsubscribed && sub.Status != store.StatusBounced {
+		return false
+	}
+	return !issuedSince(c.Issued, sub.Unsubscribed) || !issuedSince(c.Issued, sub.ConfirmSentAt)
+}
+
+// Confirm completes the double opt-in for a confirm token (POST /confirm):
+// the status, its consent event and the welcome mail in one transaction.
+// Confirming twice is not an error. Token errors are links.ErrTokenInvalid,
+// links.ErrTokenExpired or ErrStaleLink; the caller answers 4xx and nothing
+// has changed.
+func (s *Service) Confirm(ctx context.Context, token string, ip, ua string) (store.Subscriber, error) {
+	c, sub, err := s.tokenSubscriber(ctx, token, links.PurposeConfirm)
 	if err != nil {
-		return store.Subscriber{}, fmt.Errorf("subscribers: confirm: %w", err)
+		return store.Subscriber{}, err
 	}
-	switch sub.Status {
-	case store.StatusConfirmed:
+	if sub.Status == store.StatusConfirmed {
 		return sub, nil
-	case store.StatusUnsubscribed, store.StatusBounced:
-		if !issuedSince(c.Issued, sub.Unsubscribed) || !issuedSince(c.Issued, sub.ConfirmSentAt) {
-			return store.Subscriber{}, ErrStaleLink
+	}
+	// The welcome is rendered before the transaction: it reads the last
+	// issue, which must not hold the store's write lock.
+	var welcome *store.OutboxMail
+	if s.welcome != nil {
+		w, err := s.welcomeMail(ctx, sub)
+		if err != nil {
+			// A broken welcome must not stop a confirmation.
+			s.log.ErrorContext(ctx, "confirm: welcome mail", "subscriber", sub.ID, "err", err)
 		}
+		welcome = w
 	}
 	now := s.now()
-	if err := s.st.SetStatus(ctx, sub.ID, store.StatusConfirmed, now); err != nil {
+	sub, err = s.st.ChangeSubscriber(ctx, sub.ID, func(cur store.Subscriber) (store.Change, error) {
+		if cur.Status == store.StatusConfirmed {
+			return store.Change{}, nil
+		}
+		if stale(c, cur) {
+			return store.Change{}, ErrStaleLink
+		}
+		return store.Change{Status: store.StatusConfirmed, At: now, Mail: welcome,
+			Consent: &store.ConsentEvent{Kind: store.ConsentConfirm, At: now, IP: ip,
+				UserAgent: truncate(ua, 500), Form: FormWeb, Text: s.srv.ConsentText}}, nil
+	})
+	switch {
+	case errors.Is(err, ErrStaleLink):
+		return store.Subscriber{}, ErrStaleLink
+	case errors.Is(err, store.ErrNotFound):
+		return store.Subscriber{}, links.ErrTokenInvalid
+	case err != nil:
 		return store.Subscriber{}, fmt.Errorf("subscribers: confirm: %w", err)
 	}
-	if err := s.st.AddConsent(ctx, store.ConsentEvent{
-		SubscriberID: sub.ID, Kind: store.ConsentConfirm, At: now,
-		IP: ip, UserAgent: truncate(ua, 500), Form: FormWeb, Text: s.srv.ConsentText,
-	}); err != nil {
-		return store.Subscriber{}, fmt.Errorf("subscribers: confirm: %w", err)
+	if welcome != nil {
+		s.wake()
 	}
-	s.log.InfoContext(ctx, "subscriber confirmed", "subscriber", sub.ID)
-	sub.Status, sub.Confirmed, sub.Unsubscribed = store.StatusConfirmed, now, time.Time{}
+	s.log.InfoContext(ctx, "subscriber confirmed", "subscriber", sub.ID, "welcome", welcome != nil)
 	return sub, nil
+}
+
+func (s *Service) welcomeMail(ctx context.Context, sub store.Subscriber) (*store.OutboxMail, error) {
+	msg, ok, err := s.welcome.Welcome(ctx, sub)
+	if err != nil || !ok {
+		return nil, err
+	}
+	m, err := outbox.Mail(outbox.KindWelcome, sub.ID, msg, s.now())
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // issuedSince reports whether a token issued at issued (whole seconds) is
@@ -317,115 +364,46 @@ func issuedSince(issued, t time.Time) bool {
 	return t.IsZero() || !issued.Before(t.Truncate(time.Second))
 }
 
-// Unsubscribe takes a subscriber off the list at once and records it. It is
-// idempotent, and an unknown ID (an expired pending address) is success:
-// either way the address gets no more mail.
+// Unsubscribe takes a subscriber off the list at once and records it, in
+// one transaction. It is idempotent, and an unknown ID (an expired pending
+// address) is success: either way the address gets no more mail.
 func (s *Service) Unsubscribe(ctx context.Context, subscriberID int64, ip, ua, form string) error {
-	sub, err := s.st.SubscriberByID(ctx, subscriberID)
+	now := s.now()
+	changed := false
+	_, err := s.st.ChangeSubscriber(ctx, subscriberID, func(cur store.Subscriber) (store.Change, error) {
+		if cur.Status == store.StatusUnsubscribed {
+			return store.Change{}, nil
+		}
+		changed = true
+		return store.Change{Status: store.StatusUnsubscribed, At: now,
+			Consent: &store.ConsentEvent{Kind: store.ConsentUnsubscribe, At: now, IP: ip, UserAgent: truncate(ua, 500), Form: form}}, nil
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("subscribers: unsubscribe: %w", err)
 	}
-	if sub.Status == store.StatusUnsubscribed {
-		return nil
+	if changed {
+		s.log.InfoContext(ctx, "subscriber unsubscribed", "subscriber", subscriberID, "form", form)
 	}
-	now := s.now()
-	if err := s.st.SetStatus(ctx, sub.ID, store.StatusUnsubscribed, now); err != nil {
-		return fmt.Errorf("subscribers: unsubscribe: %w", err)
-	}
-	if err := s.st.AddConsent(ctx, store.ConsentEvent{
-		SubscriberID: sub.ID, Kind: store.ConsentUnsubscribe, At: now,
-		IP: ip, UserAgent: truncate(ua, 500), Form: form,
-	}); err != nil {
-		return fmt.Errorf("subscribers: unsubscribe: %w", err)
-	}
-	s.log.InfoContext(ctx, "subscriber unsubscribed", "subscriber", sub.ID, "form", form)
 	return nil
 }
 
 // SetPreferences replaces a subscriber's topics and edition; unknown topic
 // names are dropped and an unknown edition means the default one.
 func (s *Service) SetPreferences(ctx context.Context, subscriberID int64, topics []string, edition, ip, ua string) (store.Subscriber, error) {
-	topics, edition = s.cleanTopics(topics), s.cleanEdition(edition)
-	if err := s.st.SetPreferences(ctx, subscriberID, topics, edition); err != nil {
-		return store.Subscriber{}, fmt.Errorf("subscribers: preferences: %w", err)
-	}
-	if err := s.st.AddConsent(ctx, store.ConsentEvent{
-		SubscriberID: subscriberID, Kind: store.ConsentPreferences, At: s.now(),
-		IP: ip, UserAgent: truncate(ua, 500), Form: FormWeb,
-		Text: "topics=" + strings.Join(topics, ";") + " edition=" + edition,
-	}); err != nil {
-		return store.Subscriber{}, fmt.Errorf("subscribers: preferences: %w", err)
-	}
-	sub, err := s.st.SubscriberByID(ctx, subscriberID)
+	topics, edition = s.roster.cleanTopics(topics), s.roster.cleanEdition(edition)
+	now := s.now()
+	sub, err := s.st.ChangeSubscriber(ctx, subscriberID, func(store.Subscriber) (store.Change, error) {
+		return store.Change{SetPreferences: true, Topics: topics, Edition: edition,
+			Consent: &store.ConsentEvent{Kind: store.ConsentPreferences, At: now, IP: ip, UserAgent: truncate(ua, 500), Form: FormWeb,
+				Text: "topics=" + strings.Join(topics, ";") + " edition=" + edition}}, nil
+	})
 	if err != nil {
 		return store.Subscriber{}, fmt.Errorf("subscribers: preferences: %w", err)
 	}
 	return sub, nil
-}
-
-// Subscriber returns the subscriber a link token (of one of purposes)
-// vouches for. Token errors are ErrTokenInvalid or ErrTokenExpired; a
-// subscriber that no longer exists is ErrTokenInvalid.
-func (s *Service) Subscriber(ctx context.Context, token string, purposes ...Purpose) (store.Subscriber, error) {
-	id, err := s.VerifyLink(token, purposes...)
-	if err != nil {
-		return store.Subscriber{}, err
-	}
-	sub, err := s.st.SubscriberByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Subscriber{}, ErrTokenInvalid
-	}
-	if err != nil {
-		return store.Subscriber{}, fmt.Errorf("subscribers: %w", err)
-	}
-	return sub, nil
-}
-
-// VerifyLink checks an unsubscribe or preferences token (whichever of
-// purposes matches first) with server.unsubscribe_ttl and returns the
-// subscriber ID. The inbound-mail commands use it for tokens in addresses.
-func (s *Service) VerifyLink(token string, purposes ...Purpose) (int64, error) {
-	if len(purposes) == 0 {
-		purposes = []Purpose{PurposeUnsubscribe}
-	}
-	err := ErrTokenInvalid
-	for _, p := range purposes {
-		maxAge := s.srv.UnsubscribeTTL
-		if p == PurposeConfirm {
-			maxAge = s.srv.ConfirmTTL
-		}
-		c, verr := s.tokens.Verify(token, p, maxAge)
-		if verr == nil {
-			return c.Subscriber, nil
-		}
-		if errors.Is(verr, ErrTokenExpired) {
-			err = verr
-		}
-	}
-	return 0, err
-}
-
-// UnsubscribeURL is the link for List-Unsubscribe and the visible footer
-// link: {base_url}/unsubscribe?token=...
-func (s *Service) UnsubscribeURL(subscriberID int64) string {
-	return s.link("unsubscribe", s.tokens.Sign(PurposeUnsubscribe, subscriberID))
-}
-
-// PreferencesURL is {base_url}/preferences?token=...
-func (s *Service) PreferencesURL(subscriberID int64) string {
-	return s.link("preferences", s.tokens.Sign(PurposePreferences, subscriberID))
-}
-
-// ConfirmURL is {base_url}/confirm?token=...
-func (s *Service) ConfirmURL(subscriberID int64) string {
-	return s.link("confirm", s.tokens.Sign(PurposeConfirm, subscriberID))
-}
-
-func (s *Service) link(route, token string) string {
-	return s.baseURL + "/" + route + "?token=" + url.QueryEscape(token)
 }
 
 // ExpirePending deletes subscribers who did not confirm within
@@ -465,122 +443,8 @@ func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
 // Ping reports whether the store answers.
 func (s *Service) Ping(ctx context.Context) error { return s.st.Ping(ctx) }
 
-// cleanTopics keeps the known topic names, in config order. Choosing every
-// topic (or none) is stored as "all topics", so topics added to the config
-// later reach those readers too.
-func (s *Service) cleanTopics(in []string) []string {
-	var out []string
-	for _, t := range s.topics {
-		if slices.ContainsFunc(in, func(x string) bool { return strings.EqualFold(strings.TrimSpace(x), t) }) {
-			out = append(out, t)
-		}
-	}
-	if len(out) == len(s.topics) {
-		return nil
-	}
-	return out
-}
-
-// cleanEdition returns a known edition name, or "" (the default edition).
-func (s *Service) cleanEdition(e string) string {
-	e = strings.TrimSpace(e)
-	for _, ed := range s.editions {
-		if ed.Name == e {
-			return e
-		}
-	}
-	return ""
-}
-
-// cleanName trims the optional name, drops control and format characters
-// (bidi overrides included) and bounds its length.
-func cleanName(s string) string { return truncate(oneLine(s), maxNameLen) }
-
-// oneLine replaces control and format characters with spaces and collapses
-// runs of white space.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b)
-}
-
-// limiter is a fixed-window counter per key with a bounded number of keys.
-// When full it first forgets expired windows; if every key is still live
-// it refuses new keys, which under a flood of distinct clients fails closed
-// for sign-ups only.
-type limiter struct {
-	mu     sync.Mutex
-	limit  int
-	window time.Duration
-	max    int
-	m      map[string]*fixedWindow
-}
-
-type fixedWindow struct {
-	start time.Time
-	n     int
-}
-
-func newLimiter(limit int, window time.Duration, maxKeys int) *limiter {
-	return &limiter{limit: limit, window: window, max: maxKeys, m: map[string]*fixedWindow{}}
-}
-
-// forget drops key's window.
-func (l *limiter) forget(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.m, key)
-}
-
-// allow counts one event for key at now and reports whether it is within
-// the limit, and if not, how long until the window resets.
-func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w, ok := l.m[key]
-	if ok && now.Sub(w.start) >= l.window {
-		w.start, w.n = now, 0
-	}
-	if !ok {
-		if len(l.m) >= l.max {
-			for k, v := range l.m {
-				if now.Sub(v.start) >= l.window {
-					delete(l.m, k)
-				}
-			}
-			if len(l.m) >= l.max {
-				return false, l.window
-			}
-		}
-		w = &fixedWindow{start: now}
-		l.m[key] = w
-	}
-	if w.n >= l.limit {
-		return false, w.start.Add(l.window).Sub(now)
-	}
-	w.n++
-	return true, 0
 }

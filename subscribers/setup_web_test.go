@@ -23,7 +23,9 @@ import (
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/smtptest"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
+	"github.com/digest-newsletter/digest/outbox"
 )
 
 // testClock is a settable clock shared by the service and the tokens.
@@ -53,7 +55,8 @@ type webEnv struct {
 	svc    *Service
 	srv    *httptest.Server
 	clock  *testClock
-	tokens *Tokens
+	tokens *links.Signer
+	outbox *outbox.Worker
 	client *http.Client
 }
 
@@ -89,12 +92,20 @@ func newWebEnv(t *testing.T, tweak ...func(*ServiceOptions)) *webEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := NewTokens([]byte("test-secret-0123456789"), clock.Now)
+	tokens, err := links.NewSigner([]byte("test-secret-0123456789"), clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := links.NewBuilder(nl.BaseURL, tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := outbox.New(outbox.Options{Store: db, Sender: m, Holder: "test", Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := ServiceOptions{
-		Store: db, Sender: m, Renderer: r, Tokens: tokens,
+		Store: db, Links: lb, Renderer: r, Outbox: ob,
 		Newsletter: nl, Server: cfg.Server,
 		Editions: []config.Edition{
 			{Name: "weekly", Schedule: "@weekly", Description: "Monday mornings"},
@@ -114,7 +125,28 @@ func newWebEnv(t *testing.T, tweak ...func(*ServiceOptions)) *webEnv {
 	t.Cleanup(srv.Close)
 	client := srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &webEnv{t: t, db: db, smtp: smtpSrv, svc: svc, srv: srv, clock: clock, tokens: tokens, client: client}
+	return &webEnv{t: t, db: db, smtp: smtpSrv, svc: svc, srv: srv, clock: clock, tokens: tokens, outbox: ob, client: client}
+}
+
+// sign makes a token of purpose p for sub, issued now.
+func (e *webEnv) sign(p links.Purpose, sub store.Subscriber) string {
+	return e.tokens.Sign(links.Claims{Purpose: p}, links.Subject{ID: sub.ID, Stamp: sub.Stamp})
+}
+
+// flush sends what the outbox holds, as the worker of digest serve does.
+func (e *webEnv) flush() outbox.Stats {
+	e.t.Helper()
+	st, err := e.outbox.Flush(context.Background())
+	if err != nil {
+		e.t.Fatalf("outbox: %v", err)
+	}
+	return st
+}
+
+// confirmForm posts the Confirm button of the page a confirm link opens.
+func (e *webEnv) confirmForm(tok string) webResponse {
+	e.t.Helper()
+	return e.post("/confirm", url.Values{"token": {tok}})
 }
 
 type webResponse struct {
@@ -202,19 +234,23 @@ func (e *webEnv) consentKinds(id int64) []string {
 }
 
 // confirmed subscribes email through the form, follows the link from the
-// email and returns the subscriber.
+// email, presses Confirm and returns the subscriber.
 func (e *webEnv) confirmed(email string, topics ...string) store.Subscriber {
 	e.t.Helper()
 	before := e.smtp.Len()
 	if r := e.post("/subscribe", subscribeForm(email, topics...)); r.code != http.StatusOK {
 		e.t.Fatalf("subscribe %s: %d %s", email, r.code, r.body)
 	}
+	e.flush()
 	msgs := e.smtp.Messages()
 	if len(msgs) != before+1 {
 		e.t.Fatalf("want one confirmation mail, have %d new", len(msgs)-before)
 	}
 	tok := confirmToken(e.t, msgs[len(msgs)-1].Data)
 	if r := e.get("/confirm?token=" + tok); r.code != http.StatusOK {
+		e.t.Fatalf("confirm page %s: %d %s", email, r.code, r.body)
+	}
+	if r := e.confirmForm(tok); r.code != http.StatusOK {
 		e.t.Fatalf("confirm %s: %d %s", email, r.code, r.body)
 	}
 	return e.subscriber(email)
@@ -281,4 +317,16 @@ func walkPart(t *testing.T, b *strings.Builder, ctype, cte string, body io.Reade
 	}
 	b.Write(data)
 	b.WriteString("\n")
+}
+
+// bodies returns the decoded body parts of raw, without the headers.
+func bodies(t *testing.T, raw []byte) string {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	walkPart(t, &b, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+	return b.String()
 }

@@ -37,8 +37,8 @@ import (
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/smtptest"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
-	"github.com/digest-newsletter/digest/subscribers"
 )
 
 func main() {
@@ -156,17 +156,19 @@ func seed(ctx context.Context, cfg *config.Config, n int) *store.DB {
 	}
 	i := 0
 	start := time.Now()
-	_, err = st.Import(ctx, func() (store.Subscriber, bool, error) {
+	now := time.Now()
+	_, err = st.Import(ctx, func() (store.ImportRow, bool, error) {
 		if i >= n {
-			return store.Subscriber{}, false, nil
+			return store.ImportRow{}, false, nil
 		}
 		i++
-		s := store.Subscriber{Email: fmt.Sprintf("reader%07d@example.net", i), Name: fmt.Sprintf("Reader %d", i)}
+		s := store.Subscriber{Email: fmt.Sprintf("reader%07d@example.net", i), Name: fmt.Sprintf("Reader %d", i),
+			Status: store.StatusConfirmed, Created: now, Confirmed: now}
 		if i%3 == 0 {
 			s.Topics = []string{"Economy"}
 		}
-		return s, true, nil
-	}, time.Now())
+		return store.ImportRow{Subscriber: s, Consent: store.ConsentEvent{Kind: store.ConsentImport, At: now, Form: "import"}}, true, nil
+	}, func(store.Subscriber, store.ImportRow) (store.Change, error) { return store.Change{}, nil })
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -184,9 +186,13 @@ func sendWithDigest(ctx context.Context, cfg *config.Config, st *store.DB, srv *
 	if err != nil {
 		panic(err)
 	}
-	tokens, _ := subscribers.NewTokens([]byte("bench-secret-0123456789"), nil)
+	signer, _ := links.NewSigner([]byte("bench-secret-0123456789"), nil)
+	lb, err := links.NewBuilder(cfg.Newsletter.BaseURL, signer)
+	if err != nil {
+		panic(err)
+	}
 	s := delivery.New(delivery.Options{
-		Config: cfg, Store: st, Mailer: m, Renderer: r, Tokens: tokens, Logger: log,
+		Config: cfg, Store: st, Mailer: m, Renderer: r, Links: lb, Logger: log,
 		Build: func(ctx context.Context, from, to time.Time, seen func(string) bool) (*digest.Digest, error) {
 			return pipeline.Build(ctx, cfg, pipeline.Options{From: from, To: to}), nil
 		},

@@ -5,7 +5,7 @@
 // duplicates, and the time to group 1k, 10k and 100k synthesised articles
 // against a naive all-pairs merge measured in the same run.
 //
-//	go run ./bench/stories -news /work/shared/testdata/news
+//	go run ./bench/stories -news ../shared/testdata/news
 package main
 
 import (

@@ -170,3 +170,46 @@ func TestSubscribersCommands(t *testing.T) {
 		t.Fatalf("export:\n%s", stdout)
 	}
 }
+
+// TestExportImportOnANewStore: `subscribers export` then `import` into a
+// new store keeps every status; nobody comes back confirmed; add refuses
+// an address that unsubscribed.
+func TestExportImportOnANewStore(t *testing.T) {
+	dir := t.TempDir()
+	src, _ := os.ReadFile(exampleConfig)
+	mk := func(name string) string {
+		cfg := filepath.Join(dir, name+".toml")
+		s := strings.Replace(string(src), `path = "digest.db"`, `path = "`+filepath.Join(dir, name+".db")+`"`, 1)
+		s = strings.Replace(s, `path = "examples/articles"`, `path = "`+filepath.Join("..", "..", "examples", "articles")+`"`, 1)
+		os.WriteFile(cfg, []byte(s), 0o644)
+		return cfg
+	}
+	a, b := mk("a"), mk("b")
+	list := filepath.Join(dir, "list.csv")
+	os.WriteFile(list, []byte("email,status\nin@example.org,confirmed\nwait@example.org,pending\nout@example.org,unsubscribed\nbad@example.org,bounced\nplain@example.org,\n"), 0o644)
+	if code, _, stderr := runCLI(t, "--config", a, "subscribers", "import", list); code != 0 {
+		t.Fatalf("import: %s", stderr)
+	}
+	code, exported, stderr := runCLI(t, "--config", a, "subscribers", "export")
+	if code != 0 {
+		t.Fatalf("export: %s", stderr)
+	}
+	dump := filepath.Join(dir, "dump.csv")
+	os.WriteFile(dump, []byte(exported), 0o644)
+	if code, _, stderr := runCLI(t, "--config", b, "subscribers", "import", dump); code != 0 {
+		t.Fatalf("import into the new store: %s", stderr)
+	}
+	_, again, _ := runCLI(t, "--config", b, "subscribers", "export")
+	if again != exported {
+		t.Fatalf("round trip differs:\n%s\nvs\n%s", exported, again)
+	}
+	for _, want := range []string{"wait@example.org,,,,pending,", "out@example.org,,,,unsubscribed,", "bad@example.org,,,,bounced,", "plain@example.org,,,,confirmed,"} {
+		if !strings.Contains(again, want) {
+			t.Errorf("new store lacks %q:\n%s", want, again)
+		}
+	}
+	code, _, stderr = runCLI(t, "--config", b, "subscribers", "add", "out@example.org")
+	if code != 1 || !strings.Contains(stderr, "only its owner can subscribe it again") {
+		t.Fatalf("add of an unsubscribed address: exit %d %s", code, stderr)
+	}
+}

@@ -87,10 +87,13 @@ path = %q
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc, err := newWebService(cfg, st, slog.New(slog.DiscardHandler))
+	svc, mailWorker, err := newWebService(cfg, st, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	go mailWorker.Run(workerCtx)
 	web := httptest.NewServer(subscribers.NewHandler(svc))
 	defer web.Close()
 	// Links in mail point at base_url; follow them to the test server.
@@ -119,15 +122,28 @@ path = %q
 		t.Fatalf("no confirm link in:\n%s", srv.Messages()[0].Data)
 	}
 
-	// 3. Following it confirms.
-	resp, err = http.Get(local(confirm))
-	if err != nil {
-		t.Fatal(err)
+	// 3. Following it shows a button; pressing it confirms.
+	confirmLink := func(link string) {
+		t.Helper()
+		resp, err := http.Get(local(link))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("confirm page: %s", resp.Status)
+		}
+		u, _ := url.Parse(link)
+		resp, err = http.PostForm(web.URL+"/confirm", url.Values{"token": {u.Query().Get("token")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("confirm: %s", resp.Status)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("confirm: %s", resp.Status)
-	}
+	confirmLink(confirm)
 
 	// 4. The next send reaches the address with only Economy.
 	send := func() string {
@@ -165,10 +181,57 @@ path = %q
 
 	// 6. A new article, a new issue: the address gets nothing more.
 	writeArticle("port2", "Port dredging begins", "Dredging in the port began.", time.Hour)
+	writeArticle("patrols2", "Harbour patrols extended", "The police extend night patrols to the harbour.", time.Hour)
 	before := srv.Count(e2eAddr)
 	out := send()
 	if srv.Count(e2eAddr) != before {
 		t.Fatalf("unsubscribed address got another digest; send said:\n%s", out)
+	}
+
+	// 7. A new reader of Security only confirms and is welcomed with the
+	// latest issue, for their topics and with their own links.
+	const late = "late@example.org"
+	resp, err = http.PostForm(web.URL+"/subscribe", url.Values{"email": {late}, "name": {"Lee"}, "topics": {"Security"}, "edition": {"weekly"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	n := srv.Len()
+	if err := srv.WaitFor(wctx, n+1); err != nil && srv.Count(late) == 0 {
+		t.Fatal(err)
+	}
+	var lateConfirm string
+	for _, m := range srv.Messages() {
+		if m.To[0] == late {
+			lateConfirm = regexp.MustCompile(`https://news\.example\.org/confirm\?token=[a-z0-9]+`).FindString(bodyText(t, m.Data))
+		}
+	}
+	n = srv.Len()
+	confirmLink(lateConfirm)
+	wctx2, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel2()
+	if err := srv.WaitFor(wctx2, n+1); err != nil {
+		ms, _ := st.OutboxMails(ctx, "")
+		for _, m := range ms {
+			t.Logf("outbox %d %s %s %q", m.ID, m.Kind, m.Status, m.Error)
+		}
+		t.Fatalf("no welcome mail: %v", err)
+	}
+	welcome := srv.Messages()[srv.Len()-1]
+	wb := bodyText(t, welcome.Data)
+	subject, _ := new(mime.WordDecoder).DecodeHeader(welcome.Header.Get("Subject"))
+	if welcome.To[0] != late || !strings.HasPrefix(subject, "Welcome! ") ||
+		!strings.Contains(wb, "Harbour patrols extended") || strings.Contains(wb, "Port dredging") || strings.Contains(wb, "Night patrols") {
+		t.Fatalf("welcome mail to %v, subject %q:\n%s", welcome.To, welcome.Header.Get("Subject"), wb)
+	}
+	lateSub, err := st.SubscriberByEmail(ctx, late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wu := strings.Trim(strings.SplitN(welcome.Header.Get("List-Unsubscribe"), ",", 2)[0], "<> ")
+	wt, _ := url.Parse(wu)
+	if id, err := svc.VerifyLink(ctx, wt.Query().Get("token")); err != nil || id != lateSub.ID {
+		t.Fatalf("welcome unsubscribe link names %d (%v), want %d", id, err, lateSub.ID)
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 	"github.com/digest-newsletter/digest/inbound"
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
-	"github.com/digest-newsletter/digest/subscribers"
+	"github.com/digest-newsletter/digest/links"
+	"github.com/digest-newsletter/digest/outbox"
 )
 
 func newInboundCmd(g *globals) *cobra.Command {
@@ -39,48 +40,51 @@ polls on its own every inbound.poll_interval.`,
 				return err
 			}
 			defer st.Close()
-			p, err := newPoller(cfg, st, g.log)
+			p, w, err := newPoller(cfg, st, g.log)
 			if err != nil {
 				return err
 			}
 			stats, err := p.PollOnce(ctx)
 			fmt.Fprintln(g.stdout, stats)
+			// The confirmations and replies this pass recorded go out
+			// before the command ends.
+			if _, ferr := w.Flush(ctx); ferr != nil {
+				g.log.Error("outbox: not flushed", "error", ferr)
+			}
 			return err
 		},
 	}
 }
 
-// newPoller wires the IMAP poller to the subscription service and mailer.
-func newPoller(cfg *config.Config, st *store.DB, log *slog.Logger) (*inbound.Poller, error) {
-	svc, err := newWebService(cfg, st, log)
+// newPoller wires the IMAP poller to the subscription service and the
+// outbox.
+func newPoller(cfg *config.Config, st *store.DB, log *slog.Logger) (*inbound.Poller, *outbox.Worker, error) {
+	svc, w, err := newWebService(cfg, st, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tokens, err := newTokens(cfg, true)
+	signer, err := newSigner(cfg, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	m, err := newMailer(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	return inbound.New(inbound.Options{
+	p, err := inbound.New(inbound.Options{
 		Config: cfg.Inbound, Delivery: cfg.Delivery, Newsletter: cfg.Newsletter,
-		Password: cfg.Inbound.Password(), Store: st, Service: svc, Sender: m, Tokens: tokens, Logger: log,
+		Password: cfg.Inbound.Password(), Store: st, Service: svc, Outbox: w, Signer: signer, Logger: log,
 	})
+	return p, w, err
 }
 
 // inboundAddresses sets the VERP return path and the tokenised unsubscribe
 // mailto on every message when an inbound mailbox reads them.
-func inboundAddresses(cfg *config.Config, tokens *subscribers.Tokens) (bounce func(sub, issue int64) string, mailto func(sub int64) string) {
-	if !cfg.Inbound.Enabled() || tokens == nil {
+func inboundAddresses(cfg *config.Config, signer *links.Signer) (bounce func(who links.Subject, issue int64) string, mailto func(who links.Subject) string) {
+	if !cfg.Inbound.Enabled() || signer == nil {
 		return nil, nil
 	}
 	base := cfg.Inbound.BounceAddress
 	if base == "" {
 		base = cfg.Inbound.Address
 	}
-	bounce = func(sub, issue int64) string { return inbound.BounceAddress(base, tokens, sub, issue) }
-	mailto = func(sub int64) string { return inbound.UnsubscribeMailto(cfg.Inbound.Address, tokens, sub) }
+	bounce = func(who links.Subject, issue int64) string { return inbound.BounceAddress(base, signer, who, issue) }
+	mailto = func(who links.Subject) string { return inbound.UnsubscribeMailto(cfg.Inbound.Address, signer, who) }
 	return bounce, mailto
 }

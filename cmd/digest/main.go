@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,8 @@ type globals struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	log        *slog.Logger
+	// cmd is the command being run, so loadConfig can check its --edition.
+	cmd *cobra.Command
 }
 
 // usageError marks a command-line mistake (exit status 2).
@@ -54,7 +57,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "digest:", err)
+	// One line a problem: a config's problems each get their own.
+	var problems config.Errors
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "digest:", p)
+		}
+	} else {
+		fmt.Fprintln(stderr, "digest:", err)
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -78,9 +89,12 @@ Start with:  digest send --dry-run --config config.example.toml`,
 				return usageError{err}
 			}
 			g.log = l
+			g.cmd = cmd
 			return nil
 		},
+		Version: versionLine(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configPath, "config", "", "config file (default: $DIGEST_CONFIG, else config.toml)")
@@ -97,15 +111,19 @@ Start with:  digest send --dry-run --config config.example.toml`,
 		newConfigCmd(g),
 		newStatusCmd(g),
 		newInboundCmd(g),
+		newVersionCmd(g),
 	)
-	for _, c := range root.Commands() {
-		wrapArgs(c)
-	}
+	wrapArgs(root)
 	return root
 }
 
-// wrapArgs makes argument-count errors usage errors (exit 2), recursively.
+// wrapArgs makes argument-count errors usage errors (exit 2), and an
+// unknown subcommand of a command group too, recursively.
 func wrapArgs(c *cobra.Command) {
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = unknownCommand
+	}
 	if c.Args != nil {
 		inner := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
@@ -135,15 +153,61 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format must be text or json, got %q", format)
 }
 
-// loadConfig reads the config named by --config, $DIGEST_CONFIG or
+// unknownCommand runs for a command group (digest, digest subscribers):
+// without arguments it shows the help, with one it is a usage error that
+// lists the commands there are. (cobra alone exits 0 with the help for
+// "digest subscribers bogus".)
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	var known []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			known = append(known, c.Name())
+		}
+	}
+	hint := ""
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, set only on its own path
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = fmt.Sprintf("; did you mean %q?", s[0])
+	}
+	return usageError{fmt.Errorf("unknown command %q for %q%s (commands: %s)", args[0], cmd.CommandPath(), hint, strings.Join(known, ", "))}
+}
+
+// path is the config named by --config, $DIGEST_CONFIG or
 // config.toml, in that order.
+func (g *globals) path() string {
+	switch {
+	case g.configPath != "":
+		return g.configPath
+	case os.Getenv("DIGEST_CONFIG") != "":
+		return os.Getenv("DIGEST_CONFIG")
+	}
+	return "config.toml"
+}
+
+// loadConfig reads the config, and checks the running command's --edition
+// against it: an edition it does not have is a usage error listing those
+// it has, for every command that takes the flag.
 func (g *globals) loadConfig() (*config.Config, error) {
-	path := g.configPath
-	if path == "" {
-		path = os.Getenv("DIGEST_CONFIG")
+	cfg, err := config.Load(g.path())
+	if err != nil {
+		return nil, err
 	}
-	if path == "" {
-		path = "config.toml"
+	if g.cmd == nil {
+		return cfg, nil
 	}
-	return config.Load(path)
+	if f := g.cmd.Flags().Lookup("edition"); f != nil && f.Value.String() != "" {
+		if _, ok := cfg.Edition(f.Value.String()); !ok {
+			names := make([]string, len(cfg.Editions))
+			for i, e := range cfg.Editions {
+				names[i] = e.Name
+			}
+			return nil, usageError{fmt.Errorf("--edition: no edition %q in %s (editions: %s)", f.Value.String(), cfg.Path, strings.Join(names, ", "))}
+		}
+	}
+	return cfg, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/digest-newsletter/digest/digest/pipeline"
 	"github.com/digest-newsletter/digest/digest/render"
+	"github.com/digest-newsletter/digest/links"
 )
 
 func newPreviewCmd(g *globals) *cobra.Command {
@@ -34,6 +35,12 @@ side by side plus its plain-text part: to --out FILE, or served at
 			if err != nil {
 				return err
 			}
+			// Placeholder tokens: preview links must work for nobody.
+			lb, err := newLinks(cfg, nil)
+			if err != nil {
+				return err
+			}
+			sample := links.Subject{}
 			page := func(ctx context.Context) ([]byte, error) {
 				d := pipeline.Build(ctx, cfg, pipeline.Options{To: time.Now(), Edition: edition, Logger: g.log})
 				rd, err := r.Render(d, nil)
@@ -42,8 +49,8 @@ side by side plus its plain-text part: to --out FILE, or served at
 				}
 				return r.PreviewPage(rd, render.Recipient{
 					Name: "Sample Reader", Email: "reader@example.org",
-					UnsubscribeURL: cfg.Newsletter.BaseURL + "/unsubscribe?token=PREVIEW",
-					PreferencesURL: cfg.Newsletter.BaseURL + "/preferences?token=PREVIEW",
+					UnsubscribeURL: lb.UnsubscribeURL(sample, time.Time{}),
+					PreferencesURL: lb.PreferencesURL(sample, time.Time{}),
 				}), nil
 			}
 			if serve == "" {

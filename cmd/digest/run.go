@@ -20,6 +20,8 @@ import (
 	"github.com/digest-newsletter/digest/inbound"
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
+	"github.com/digest-newsletter/digest/outbox"
 	"github.com/digest-newsletter/digest/subscribers"
 )
 
@@ -62,7 +64,7 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 		return err
 	}
 	defer st.Close()
-	tokens, err := newTokens(cfg, true)
+	signer, err := newSigner(cfg, true)
 	if err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 	// --edition NAME` with the slot it was scheduled for.
 	senders := map[string]*delivery.Sender{}
 	for _, e := range cfg.Editions {
-		s, err := newSender(cfg, st, false, tokens, e.Name, nil, log)
+		s, err := newSender(cfg, st, false, signer, e.Name, nil, log)
 		if err != nil {
 			return err
 		}
@@ -81,13 +83,13 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 		return senders[edition].Send(ctx, delivery.SendOptions{Edition: edition, Slot: slot})
 	}
 
-	svc, err := newWebService(cfg, st, log)
+	svc, mailWorker, err := newWebService(cfg, st, log)
 	if err != nil {
 		return err
 	}
 	var tasks []func(context.Context)
 	if cfg.Inbound.Enabled() {
-		task, err := inboundTask(cfg, st, svc, tokens, log)
+		task, err := inboundTask(cfg, st, svc, mailWorker, signer, log)
 		if err != nil {
 			return err
 		}
@@ -128,6 +130,9 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 		webErr <- err
 	}()
 	go svc.RunExpiry(webCtx, cfg.Server.PendingTTL/24)
+	// Transactional mail goes out while the web answers, on every daemon
+	// (claims keep two from sending one row).
+	go mailWorker.Run(webCtx)
 
 	runErr := d.Run(schedCtx)
 	stopWeb()
@@ -144,15 +149,11 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 
 // inboundTask polls the inbound mailbox (commands by email, bounces) while
 // this daemon holds the lease: one reader per store, like one sender.
-func inboundTask(cfg *config.Config, st *store.DB, svc *subscribers.Service, tokens *subscribers.Tokens, log *slog.Logger) (func(context.Context), error) {
-	m, err := newMailer(cfg, log)
-	if err != nil {
-		return nil, err
-	}
+func inboundTask(cfg *config.Config, st *store.DB, svc *subscribers.Service, w *outbox.Worker, signer *links.Signer, log *slog.Logger) (func(context.Context), error) {
 	p, err := inbound.New(inbound.Options{
 		Config: cfg.Inbound, Delivery: cfg.Delivery, Newsletter: cfg.Newsletter,
-		Password: cfg.Inbound.Password(), Store: st, Service: svc, Sender: m,
-		Tokens: tokens, Logger: log,
+		Password: cfg.Inbound.Password(), Store: st, Service: svc, Outbox: w,
+		Signer: signer, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -54,7 +54,7 @@ sent; --out DIR writes each message as an .eml file and a preview.html.`,
 			if st != nil {
 				defer st.Close()
 			}
-			tokens, err := newTokens(cfg, !so.DryRun)
+			signer, err := newSigner(cfg, !so.DryRun)
 			if err != nil {
 				return err
 			}
@@ -64,11 +64,18 @@ sent; --out DIR writes each message as an .eml file and a preview.html.`,
 				defer p.done()
 				onProgress = p.update
 			}
-			sender, err := newSender(cfg, st, so.DryRun, tokens, so.Edition, onProgress, g.log)
+			sender, err := newSender(cfg, st, so.DryRun, signer, so.Edition, onProgress, g.log)
 			if err != nil {
 				return err
 			}
 			sum, err := sender.Send(ctx, so)
+			if !so.DryRun {
+				// Confirmations and replies recorded since the last run go
+				// out before the command ends (cron users have no daemon).
+				if ferr := flushOutbox(ctx, cfg, st, g.log); ferr != nil {
+					g.log.Error("outbox: not flushed", "error", ferr)
+				}
+			}
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/digest-newsletter/digest/internal/config"
-	"github.com/digest-newsletter/digest/internal/store"
 	"github.com/digest-newsletter/digest/subscribers"
 )
 
@@ -21,9 +18,10 @@ func newServeCmd(g *globals) *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the web endpoints alone (subscribe, confirm, unsubscribe, preferences)",
 		Long: `serve runs the subscription web endpoints on server.listen (or --listen):
-GET / (subscribe form), POST /subscribe, GET /confirm, GET and POST
+GET / (subscribe form), POST /subscribe, GET and POST /confirm, GET and POST
 /unsubscribe (RFC 8058 one-click), GET and POST /preferences and GET /healthz.
-Confirmation emails go out through [smtp]. The token key comes from the
+Confirmation and welcome emails go into the store's outbox and are sent by a
+background worker through [smtp], with retries: a form never waits on SMTP. The token key comes from the
 environment variable named by server.secret_env. Stops cleanly on SIGINT or
 SIGTERM. digest run serves the same endpoints beside the schedules.`,
 		Args: cobra.NoArgs,
@@ -41,38 +39,17 @@ SIGTERM. digest run serves the same endpoints beside the schedules.`,
 				return err
 			}
 			defer st.Close()
-			svc, err := newWebService(cfg, st, g.log)
+			svc, w, err := newWebService(cfg, st, g.log)
 			if err != nil {
 				return err
 			}
 			go svc.RunExpiry(ctx, time.Hour)
+			go w.Run(ctx)
 			return serveHTTP(ctx, g, cfg.Server.Listen, subscribers.NewHandler(svc), cfg.Daemon.ShutdownGrace)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: server.listen)")
 	return cmd
-}
-
-// newWebService wires the subscription service: store, mailer for the
-// confirmation email, renderer, tokens.
-func newWebService(cfg *config.Config, st *store.DB, log *slog.Logger) (*subscribers.Service, error) {
-	tokens, err := newTokens(cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	m, err := newMailer(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRenderer(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return subscribers.NewService(subscribers.ServiceOptions{
-		Store: st, Sender: m, Renderer: r, Tokens: tokens,
-		Newsletter: cfg.Newsletter, Server: cfg.Server, Editions: cfg.Editions,
-		Topics: topicNames(cfg), Logger: log,
-	})
 }
 
 // serveHTTP listens on addr and serves h until ctx is done.

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/csv"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -60,54 +60,26 @@ func subAddCmd(g *globals) *cobra.Command {
 		Use:   "add EMAIL",
 		Short: "Add a confirmed subscriber (the operator vouches for them)",
 		Long: `add puts EMAIL on the list as confirmed. An address that is already on the
-list is updated (name, topics, edition) and confirmed again unless it
-unsubscribed or bounced: their choice is kept, remove and add them to override.`,
+list gets the name, topics and edition given, and is confirmed if it was
+pending. An address that unsubscribed or bounced is refused: only its owner
+can subscribe it again, through the web form or by email.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			email, err := subscribers.NormalizeAddress(args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			ts := splitTopics(topics)
-			if err := checkChoices(cfg, ts, edition); err != nil {
-				return usageError{err}
-			}
-			st, err := openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			now := time.Now()
-			s, created, err := st.AddSubscriber(ctx, store.Subscriber{Email: email, Name: name, Status: store.StatusConfirmed, Topics: ts, Edition: edition, Created: now, Confirmed: now})
-			if err != nil {
-				return err
-			}
-			if !created {
-				if s.Status == store.StatusUnsubscribed || s.Status == store.StatusBounced {
-					return fmt.Errorf("subscribers: %s is %s; not re-added (remove it first to override)", email, s.Status)
+			req := subscribers.AddRequest{Email: args[0], Name: name, Topics: splitTopics(topics), Edition: edition}
+			return withRoster(cmd, g, func(cfg *config.Config) error {
+				return subscribers.CheckAdd(req, topicNames(cfg), editionNames(cfg))
+			}, func(r *subscribers.Roster) error {
+				s, created, err := r.Add(cmd.Context(), req)
+				if err != nil {
+					return operatorError(err)
 				}
-				s.Name, s.Topics, s.Edition = name, ts, edition
-				if s.Status == store.StatusPending {
-					s.Status, s.Confirmed = store.StatusConfirmed, now
+				verb := "added"
+				if !created {
+					verb = "updated"
 				}
-				if err := st.UpdateSubscriber(ctx, s); err != nil {
-					return err
-				}
-			}
-			if err := st.AddConsent(ctx, store.ConsentEvent{SubscriberID: s.ID, Kind: "add", At: now, Form: "cli"}); err != nil {
-				return err
-			}
-			verb := "added"
-			if !created {
-				verb = "updated"
-			}
-			fmt.Fprintf(g.stdout, "%s %s (confirmed)\n", verb, email)
-			return nil
+				fmt.Fprintf(g.stdout, "%s %s (%s)\n", verb, s.Email, s.Status)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "display name")
@@ -116,58 +88,61 @@ unsubscribed or bounced: their choice is kept, remove and add them to override.`
 	return cmd
 }
 
-func checkChoices(cfg *config.Config, topics []string, edition string) error {
-	known := topicNames(cfg)
-	for _, t := range topics {
-		if known != nil && !contains(known, t) {
-			return fmt.Errorf("--topics: unknown topic %q (known: %s)", t, strings.Join(known, ", "))
+// withRoster checks the arguments with check (before a store is opened, so
+// a typo creates none; nil: no check), opens the store and runs fn with the
+// list rules.
+func withRoster(cmd *cobra.Command, g *globals, check func(*config.Config) error, fn func(r *subscribers.Roster) error) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return operatorError(err)
 		}
 	}
-	if edition != "" {
-		if _, ok := cfg.Edition(edition); !ok {
-			return fmt.Errorf("--edition: unknown edition %q (known: %s)", edition, strings.Join(editionNames(cfg), ", "))
-		}
+	st, err := openStore(cmd.Context(), cfg)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer st.Close()
+	r, err := subscribers.NewRoster(subscribers.RosterOptions{Store: st, Topics: topicNames(cfg), Editions: editionNames(cfg), Logger: g.log})
+	if err != nil {
+		return err
+	}
+	return fn(r)
 }
 
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
+// operatorError makes a refusal the operator can fix on the command line
+// a usage error (exit 2).
+func operatorError(err error) error {
+	var ae *subscribers.AddressError
+	var ce *subscribers.ChoiceError
+	if errors.As(err, &ae) || errors.As(err, &ce) {
+		return usageError{err}
 	}
-	return false
+	return err
 }
 
 func subRemoveCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove EMAIL",
 		Short: "Delete a subscriber and their history from the store",
-		Args:  cobra.ExactArgs(1),
+		Long: `remove erases EMAIL with its consent history, deliveries and unsent mail.
+Its id is never given to anyone else, and the links in its old emails stop
+working.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig()
-			if err != nil {
+			return withRoster(cmd, g, func(*config.Config) error {
+				_, err := subscribers.NormalizeAddress(args[0])
 				return err
-			}
-			email, err := subscribers.NormalizeAddress(args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			st, err := openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.DeleteSubscriber(ctx, email); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("subscribers: %s is not on the list", email)
+			}, func(r *subscribers.Roster) error {
+				if err := r.Remove(cmd.Context(), args[0]); err != nil {
+					return operatorError(err)
 				}
-				return err
-			}
-			fmt.Fprintf(g.stdout, "removed %s\n", email)
-			return nil
+				fmt.Fprintf(g.stdout, "removed %s\n", strings.TrimSpace(args[0]))
+				return nil
+			})
 		},
 	}
 }
@@ -191,53 +166,9 @@ func subListCmd(g *globals) *cobra.Command {
 		Short: "List subscribers (bounced ones with the reason)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			// Stream: a JSON array written element by element, so a large
-			// list never sits in memory.
-			first := true
-			if asJSON {
-				fmt.Fprint(g.stdout, "[")
-			}
-			err = st.EachSubscriber(ctx, store.Filter{Status: status, Edition: edition}, func(s store.Subscriber) error {
-				if !asJSON {
-					line := fmt.Sprintf("%-40s %-12s %-10s %s", s.Email, s.Status, s.Edition, strings.Join(s.Topics, ","))
-					if s.Status == store.StatusBounced && s.LastError != "" {
-						line += "  (" + s.LastError + ")"
-					}
-					_, err := fmt.Fprintln(g.stdout, strings.TrimRight(line, " "))
-					return err
-				}
-				j := subscriberJSON{Email: s.Email, Name: s.Name, Status: s.Status, Topics: s.Topics, Edition: s.Edition, Created: s.Created.UTC(), LastError: s.LastError}
-				if j.Topics == nil {
-					j.Topics = []string{}
-				}
-				b, err := jsonMarshal(j)
-				if err != nil {
-					return err
-				}
-				if !first {
-					fmt.Fprint(g.stdout, ",")
-				}
-				first = false
-				_, err = fmt.Fprintf(g.stdout, "\n  %s", b)
-				return err
+			return withRoster(cmd, g, nil, func(r *subscribers.Roster) error {
+				return listSubscribers(cmd.Context(), g, r, store.Filter{Status: status, Edition: edition}, asJSON)
 			})
-			if asJSON {
-				if !first {
-					fmt.Fprintln(g.stdout)
-				}
-				fmt.Fprintln(g.stdout, "]")
-			}
-			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as a JSON array")
@@ -246,89 +177,97 @@ func subListCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// listSubscribers prints the list as text or as a JSON array.
+func listSubscribers(ctx context.Context, g *globals, r *subscribers.Roster, f store.Filter, asJSON bool) error {
+	// Stream: a JSON array written element by element, so a large
+	// list never sits in memory.
+	first := true
+	if asJSON {
+		fmt.Fprint(g.stdout, "[")
+	}
+	err := r.Each(ctx, f, func(s store.Subscriber) error {
+		if !asJSON {
+			line := fmt.Sprintf("%-40s %-12s %-10s %s", s.Email, s.Status, s.Edition, strings.Join(s.Topics, ","))
+			if s.Status == store.StatusBounced && s.LastError != "" {
+				line += "  (" + s.LastError + ")"
+			}
+			_, err := fmt.Fprintln(g.stdout, strings.TrimRight(line, " "))
+			return err
+		}
+		j := subscriberJSON{Email: s.Email, Name: s.Name, Status: s.Status, Topics: s.Topics, Edition: s.Edition, Created: s.Created.UTC(), LastError: s.LastError}
+		if j.Topics == nil {
+			j.Topics = []string{}
+		}
+		b, err := jsonMarshal(j)
+		if err != nil {
+			return err
+		}
+		if !first {
+			fmt.Fprint(g.stdout, ",")
+		}
+		first = false
+		_, err = fmt.Fprintf(g.stdout, "\n  %s", b)
+		return err
+	})
+	if asJSON {
+		if !first {
+			fmt.Fprintln(g.stdout)
+		}
+		fmt.Fprintln(g.stdout, "]")
+	}
+	return err
+}
+
 func subImportCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
+	return &cobra.Command{
 		Use:   "import FILE.csv",
-		Short: "Import subscribers from CSV (email,name,topics,edition) as confirmed",
+		Short: "Import subscribers from CSV (email,name,topics,edition,status,created)",
 		Long: `import reads a CSV file with a header row: email (required), name, topics
-(separated by ';') and edition. Bad rows are reported by line number on
-stderr and skipped; the good rows are imported in one transaction. New
-addresses are confirmed (the operator vouches for them); addresses already on
-the list keep their status (an unsubscribe is never undone) and get the
-name, topics and edition from the file. Use - for standard input.`,
+(separated by ';'), edition, status and created (RFC 3339), the columns
+export writes, so export then import on a new store is a round trip. Bad rows
+are reported by line number on stderr and skipped; the good rows are imported
+in one transaction. A row without status is confirmed (the operator vouches
+for it); a row's status is kept. Consent is never invented: an address that
+unsubscribed or bounced stays so whatever the file says, and a confirmed one
+is not made pending. Addresses already on the list get the name, topics and
+edition from the file. Use - for standard input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
 			f := os.Stdin
 			if args[0] != "-" {
-				f, err = os.Open(args[0])
-				if err != nil {
+				var err error
+				if f, err = os.Open(args[0]); err != nil {
 					return fmt.Errorf("subscribers: import: %w", err)
 				}
 				defer f.Close()
 			}
-			rd, err := subscribers.NewCSVReader(f, topicNames(cfg), editionNames(cfg))
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			st, err := openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			start := time.Now()
-			stats, err := st.Import(ctx, func() (store.Subscriber, bool, error) {
-				row, ok, err := rd.Next()
-				if !ok || err != nil {
-					return store.Subscriber{}, ok, err
+			return withRoster(cmd, g, nil, func(r *subscribers.Roster) error {
+				start := time.Now()
+				rep, err := r.Import(cmd.Context(), f)
+				for _, e := range rep.Refused {
+					fmt.Fprintf(g.stderr, "%s:%d: %v\n", args[0], e.Line, e.Err)
 				}
-				return store.Subscriber{Email: row.Email, Name: row.Name, Topics: row.Topics, Edition: row.Edition}, true, nil
-			}, time.Now())
-			for _, e := range rd.Errors {
-				fmt.Fprintf(g.stderr, "%s:%d: %v\n", args[0], e.Line, e.Err)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: nothing imported: %w", args[0], err)
-			}
-			fmt.Fprintf(g.stdout, "imported %s: %d added, %d updated, %d unchanged, %d bad rows skipped (%.1fs)\n",
-				args[0], stats.Added, stats.Updated, stats.Unchanged, len(rd.Errors), time.Since(start).Seconds())
-			return nil
+				if err != nil {
+					return fmt.Errorf("%s: nothing imported: %w", args[0], err)
+				}
+				fmt.Fprintf(g.stdout, "imported %s: %d added, %d updated, %d unchanged, %d bad rows skipped (%.1fs)\n",
+					args[0], rep.Added, rep.Updated, rep.Unchanged, len(rep.Refused), time.Since(start).Seconds())
+				return nil
+			})
 		},
 	}
-	return cmd
 }
 
 func subExportCmd(g *globals) *cobra.Command {
 	var status string
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write the list as CSV to standard output",
+		Short: "Write the list as CSV to standard output (the columns import reads)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			w := csv.NewWriter(g.stdout)
-			w.Write([]string{"email", "name", "topics", "edition", "status", "created"})
-			err = st.EachSubscriber(ctx, store.Filter{Status: status}, func(s store.Subscriber) error {
-				return w.Write([]string{s.Email, s.Name, strings.Join(s.Topics, ";"), s.Edition, s.Status, s.Created.UTC().Format(time.RFC3339)})
+			return withRoster(cmd, g, nil, func(r *subscribers.Roster) error {
+				return r.Export(cmd.Context(), g.stdout, store.Filter{Status: status})
 			})
-			w.Flush()
-			if err != nil {
-				return err
-			}
-			return w.Error()
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only this status")

@@ -15,8 +15,8 @@ import (
 	"github.com/digest-newsletter/digest/digest/render"
 	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
-	"github.com/digest-newsletter/digest/subscribers"
 )
 
 // openStore opens the SQLite store named in the config.
@@ -53,18 +53,28 @@ func newMailer(cfg *config.Config, log *slog.Logger) (*mailer.Mailer, error) {
 	return mailer.New(mailer.OptionsFrom(cfg.SMTP, cfg.Delivery, dk, log))
 }
 
-// newTokens reads the HMAC key from the environment. Without one, a dry
+// newSigner reads the HMAC key from the environment. Without one, a dry
 // run or preview may go on with placeholder links (nil), a real send not.
-func newTokens(cfg *config.Config, required bool) (*subscribers.Tokens, error) {
+func newSigner(cfg *config.Config, required bool) (*links.Signer, error) {
 	key := cfg.Server.Secret()
 	if len(key) == 0 && !required {
 		return nil, nil
 	}
-	t, err := subscribers.NewTokens(key, nil)
+	t, err := links.NewSigner(key, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Server.SecretEnv, err)
 	}
 	return t, nil
+}
+
+// newLinks builds the newsletter's URLs; a nil signer gives placeholder
+// tokens.
+func newLinks(cfg *config.Config, signer *links.Signer) (*links.Builder, error) {
+	b, err := links.NewBuilder(cfg.Newsletter.BaseURL, signer)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	return b, nil
 }
 
 // buildFunc collects and groups with the config's sources. Conditional GET
@@ -81,7 +91,7 @@ func buildFunc(cfg *config.Config, st *store.DB, edition string, log *slog.Logge
 }
 
 // newSender wires the delivery engine. st may be nil (dry run without a store).
-func newSender(cfg *config.Config, st *store.DB, dryRun bool, tokens *subscribers.Tokens, edition string, progress func(delivery.Summary), log *slog.Logger) (*delivery.Sender, error) {
+func newSender(cfg *config.Config, st *store.DB, dryRun bool, signer *links.Signer, edition string, progress func(delivery.Summary), log *slog.Logger) (*delivery.Sender, error) {
 	stateStore := st
 	if dryRun {
 		stateStore = nil
@@ -94,16 +104,20 @@ func newSender(cfg *config.Config, st *store.DB, dryRun bool, tokens *subscriber
 	if err != nil {
 		return nil, err
 	}
+	lb, err := newLinks(cfg, signer)
+	if err != nil {
+		return nil, err
+	}
 	o := delivery.Options{
 		Config:   cfg,
 		Mailer:   m,
 		Renderer: r,
-		Tokens:   tokens,
+		Links:    lb,
 		Build:    buildFunc(cfg, stateStore, edition, log),
 		Logger:   log,
 		Progress: progress,
 	}
-	o.BounceAddress, o.UnsubscribeMailto = inboundAddresses(cfg, tokens)
+	o.BounceAddress, o.UnsubscribeMailto = inboundAddresses(cfg, signer)
 	if st != nil {
 		o.Store = st
 	}

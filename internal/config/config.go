@@ -7,12 +7,13 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"regexp"
-	"strconv"
-	"strings"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -210,6 +211,12 @@ type Server struct {
 	RateWindow     time.Duration `toml:"rate_window"`
 	ConfirmEvery   time.Duration `toml:"confirm_every"`
 	ConsentText    string        `toml:"consent_text"`
+	// Welcome is what a subscriber gets on confirming: "latest" (the
+	// latest issue of their edition) or "none".
+	Welcome string `toml:"welcome"`
+	// ConfirmationsPerHour is the budget of confirmation emails for the
+	// whole list; beyond it they wait in the outbox.
+	ConfirmationsPerHour int `toml:"confirmations_per_hour"`
 }
 
 // Secret reads the HMAC key for tokens from the environment.
@@ -250,92 +257,88 @@ func (i Inbound) Password() string {
 	return os.Getenv(i.PasswordEnv)
 }
 
-// Error is a config problem at a key.
-type Error struct {
-	File string
-	Key  string
-	Line int // 0 when unknown
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("config: ")
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d", e.Line)
-		}
-		b.WriteString(": ")
-	}
-	if e.Key != "" {
-		fmt.Fprintf(&b, "%s: ", e.Key)
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Errors is every problem found in one config, in file order.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
-		msgs[i] = e.Error()
-	}
-	return strings.Join(msgs, "\n")
-}
-
-var typeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
-
 // Load reads, decodes, defaults and validates the config at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := read(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	return Parse(path, data)
 }
 
 // Parse decodes data (read from path, used only for messages and relative
-// paths), applies defaults and validates.
+// paths), applies defaults and validates. A config with any problem is an
+// Errors listing all of them.
 func Parse(path string, data []byte) (*Config, error) {
-	c := &Config{Path: path}
-	md, err := toml.Decode(string(data), c)
-	c.lines = keyLines(string(data))
-	if err != nil {
-		var pe toml.ParseError
-		var ppe *toml.ParseError
-		if errors.As(err, &ppe) {
-			pe = *ppe
-		}
-		if ppe != nil || errors.As(err, &pe) {
-			msg := pe.Message
-			if pe.Usage != "" {
-				msg += " (" + strings.TrimSpace(pe.Usage) + ")"
-			}
-			return nil, &Error{File: path, Key: pe.LastKey, Line: pe.Position.Line, Msg: msg}
-		}
-		// Type mismatches come as plain errors: `toml: line N (last key "k"): msg`.
-		if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: path, Key: m[2], Line: line, Msg: m[3]}
-		}
-		return nil, &Error{File: path, Msg: err.Error()}
-	}
-	var errs Errors
-	for _, k := range md.Undecoded() {
-		key := k.String()
-		errs = append(errs, &Error{File: path, Key: key, Line: c.line(key), Msg: "unknown key"})
-	}
+	c, errs := parse(path, data)
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
 	return c, nil
+}
+
+// Check loads the config like Load and also checks what it names on this
+// machine (see checkFiles). It returns every problem at once, in file
+// order; the config is nil only when the file cannot be read or is not
+// TOML, and must not be used to run anything when there are problems.
+func Check(path string) (*Config, Errors) {
+	data, err := read(path)
+	if err != nil {
+		return nil, Errors{err}
+	}
+	c, errs := parse(path, data)
+	if c != nil {
+		c.checkFiles(c.collector(&errs))
+		errs.sort()
+	}
+	return c, errs
+}
+
+// read reads the config file; its error names the file once
+// ("config: c.toml: no such file or directory").
+func read(path string) ([]byte, *Error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return nil, &Error{File: path, Err: err}
+	}
+	return data, nil
+}
+
+// parse runs every step that can find problems and returns them all: a
+// syntax error stops it (the parser cannot go on), a key at fault is left
+// out of the decoding (see shape.go) and its follow-up problems are not
+// reported twice.
+func parse(path string, data []byte) (*Config, Errors) {
+	c := &Config{Path: path, lines: keyLines(string(data))}
+	var tree map[string]any
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		return nil, Errors{c.syntaxError(err)}
+	}
+	var shapeErrs Errors
+	shapeChecker{bad: c.collector(&shapeErrs)}.table(tree, reflect.TypeFor[Config](), "")
+
+	// The pruned tree goes back through the parser so that BurntSushi/toml
+	// stays the one decoder of values.
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(tree); err != nil {
+		return nil, append(shapeErrs, &Error{File: path, Err: fmt.Errorf("re-encoding: %w", err)})
+	}
+	if _, err := toml.Decode(buf.String(), c); err != nil {
+		// shape.go let through a value the decoder refuses: a bug there.
+		return nil, append(shapeErrs, &Error{File: path, Err: fmt.Errorf("decoding: %w", err)})
+	}
+	c.applyDefaults()
+	errs := shapeErrs
+	for _, e := range c.validate() {
+		if !slices.ContainsFunc(shapeErrs, func(s *Error) bool { return related(s.Key, e.Key) }) {
+			errs = append(errs, e)
+		}
+	}
+	errs.sort()
+	return c, errs
 }
 
 // Default returns a config with every default filled in and no sources, for

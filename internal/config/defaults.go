@@ -38,6 +38,7 @@ const (
 	DefaultRatePerIP       = 10
 	DefaultRateWindow      = time.Minute
 	DefaultConfirmEvery    = 4 * time.Hour
+	DefaultConfirmsPerHour = 120
 	DefaultGrace           = 6 * time.Hour
 	DefaultLeaseTTL        = 30 * time.Second
 	DefaultShutdownGrace   = 20 * time.Second
@@ -128,6 +129,8 @@ func (c *Config) applyDefaults() {
 	setDur(&sv.RateWindow, DefaultRateWindow)
 	setDur(&sv.ConfirmEvery, DefaultConfirmEvery)
 	setStr(&sv.ConsentText, DefaultConsentText)
+	setStr(&sv.Welcome, "latest")
+	setInt(&sv.ConfirmationsPerHour, DefaultConfirmsPerHour)
 
 	dm := &c.Daemon
 	setDur(&dm.Grace, DefaultGrace)

@@ -6,31 +6,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/robfig/cron/v3"
 )
-
-// CronParser is the schedule syntax digest accepts: five fields, optional
-// CRON_TZ= prefix, and descriptors such as @daily and @every 1h.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// ParseSchedule parses an edition's schedule, applying tz (an IANA name)
-// when the spec has no CRON_TZ/TZ prefix of its own.
-func ParseSchedule(spec, tz string) (cron.Schedule, error) {
-	return cronParser.Parse(ScheduleSpec(spec, tz))
-}
-
-// ScheduleSpec is spec with tz prefixed as CRON_TZ when it has none.
-func ScheduleSpec(spec, tz string) string {
-	spec = strings.TrimSpace(spec)
-	if tz == "" || strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ=") {
-		return spec
-	}
-	return "CRON_TZ=" + tz + " " + spec
-}
 
 // Spec is the edition's schedule with its (or the daemon's) timezone applied.
 func (c *Config) Spec(e Edition) string {
@@ -67,22 +45,31 @@ var (
 	colorRe = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
 )
 
-// Validate checks the decoded config and returns every problem at once.
-func (c *Config) Validate() error {
+// validate checks the decoded, defaulted config and returns every problem.
+// Each section has its own check; a new key's rule goes in its section's.
+func (c *Config) validate() Errors {
 	var errs Errors
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, &Error{File: c.Path, Key: key, Line: c.line(key), Msg: fmt.Sprintf(format, args...)})
+	bad := c.collector(&errs)
+	for _, check := range []func(problemf){
+		c.checkNewsletter, c.checkEditions, c.checkSources, c.checkTopics, c.checkCollect,
+		c.checkStories, c.checkTheme, c.checkSMTP, c.checkDKIM, c.checkDelivery,
+		c.checkStore, c.checkServer, c.checkInbound,
+	} {
+		check(bad)
 	}
+	return errs
+}
 
+func (c *Config) checkNewsletter(bad problemf) {
 	n := c.Newsletter
 	if n.From == "" {
 		bad("newsletter.from", "is required (e.g. \"The Brief <brief@example.org>\")")
 	} else if _, err := mail.ParseAddress(n.From); err != nil {
-		bad("newsletter.from", "not an email address: %v", err)
+		bad("newsletter.from", "not an email address: %w", err)
 	}
 	if n.ReplyTo != "" {
 		if _, err := mail.ParseAddress(n.ReplyTo); err != nil {
-			bad("newsletter.reply_to", "not an email address: %v", err)
+			bad("newsletter.reply_to", "not an email address: %w", err)
 		}
 	}
 	if n.BaseURL == "" {
@@ -90,16 +77,12 @@ func (c *Config) Validate() error {
 	} else if u, err := url.Parse(n.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("newsletter.base_url", "must be an absolute http(s) URL, got %q", n.BaseURL)
 	}
-	if n.Window < 0 {
-		bad("newsletter.window", "must be positive")
-	}
-	if n.LateArrival < 0 {
-		bad("newsletter.late_arrival", "must not be negative")
-	}
 	if n.MaxPerTopic < 0 {
 		bad("newsletter.max_per_topic", "must be positive")
 	}
+}
 
+func (c *Config) checkEditions(bad problemf) {
 	seen := map[string]bool{}
 	for i, e := range c.Editions {
 		key := fmt.Sprintf("editions.%d", i)
@@ -116,11 +99,13 @@ func (c *Config) Validate() error {
 				bad(key+".timezone", "unknown time zone %q", e.Timezone)
 				tzOK = false
 			}
+		} else if _, err := time.LoadLocation(c.Daemon.Timezone); err != nil {
+			tzOK = false // reported at daemon.timezone, not again for each edition
 		}
 		if e.Schedule == "" {
 			bad(key+".schedule", "is required (cron, e.g. \"0 7 * * MON\" or \"@daily\")")
 		} else if _, err := ParseSchedule(c.Spec(e), ""); err != nil && tzOK {
-			bad(key+".schedule", "bad cron expression %q: %v", e.Schedule, err)
+			bad(key+".schedule", "%w", err)
 		}
 	}
 	if c.Daemon.Timezone != "" {
@@ -128,8 +113,10 @@ func (c *Config) Validate() error {
 			bad("daemon.timezone", "unknown time zone %q", c.Daemon.Timezone)
 		}
 	}
+}
 
-	seen = map[string]bool{}
+func (c *Config) checkSources(bad problemf) {
+	seen := map[string]bool{}
 	for i, s := range c.Sources {
 		key := fmt.Sprintf("sources.%d", i)
 		if s.Name == "" {
@@ -156,8 +143,10 @@ func (c *Config) Validate() error {
 			bad(key+".max_items", "must not be negative")
 		}
 	}
+}
 
-	seen = map[string]bool{}
+func (c *Config) checkTopics(bad problemf) {
+	seen := map[string]bool{}
 	for i, t := range c.Topics {
 		key := fmt.Sprintf("topics.%d", i)
 		if strings.TrimSpace(t.Name) == "" {
@@ -170,7 +159,9 @@ func (c *Config) Validate() error {
 			bad(key, "topic %q needs keywords, sources or categories", t.Name)
 		}
 	}
+}
 
+func (c *Config) checkCollect(bad problemf) {
 	if c.Collect.Concurrency < 1 {
 		bad("collect.concurrency", "must be at least 1")
 	}
@@ -180,7 +171,9 @@ func (c *Config) Validate() error {
 	if c.Collect.MaxItems < 1 {
 		bad("collect.max_items", "must be at least 1")
 	}
+}
 
+func (c *Config) checkStories(bad problemf) {
 	st := c.Stories
 	if st.MergeThreshold <= 0 || st.MergeThreshold > 1 {
 		bad("stories.merge_threshold", "must be in (0, 1], got %v", st.MergeThreshold)
@@ -204,7 +197,9 @@ func (c *Config) Validate() error {
 	if st.TopStories < 0 {
 		bad("stories.top_stories", "must not be negative")
 	}
+}
 
+func (c *Config) checkTheme(bad problemf) {
 	th := c.Theme
 	if !colorRe.MatchString(th.AccentColor) {
 		bad("theme.accent_color", "must be a hex colour like #1a5fb4, got %q", th.AccentColor)
@@ -217,7 +212,9 @@ func (c *Config) Validate() error {
 	if th.MaxHTMLBytes < 10*1024 {
 		bad("theme.max_html_bytes", "must be at least 10240")
 	}
+}
 
+func (c *Config) checkSMTP(bad problemf) {
 	s := c.SMTP
 	switch s.TLS {
 	case "none", "starttls", "tls":
@@ -236,22 +233,41 @@ func (c *Config) Validate() error {
 	if s.Username != "" && s.PasswordEnv == "" {
 		bad("smtp.password_env", "is required with smtp.username: name the environment variable holding the password")
 	}
+}
 
+func (c *Config) checkDKIM(bad problemf) {
 	if d := c.DKIM; d.Domain != "" || d.Selector != "" || d.PrivateKeyFile != "" {
 		if d.Domain == "" || d.Selector == "" || d.PrivateKeyFile == "" {
 			bad("dkim", "domain, selector and private_key_file are all required to sign")
 		}
 	}
+}
 
+func (c *Config) checkDelivery(bad problemf) {
 	if c.Delivery.Retries < 0 {
 		bad("delivery.retries", "must not be negative")
 	}
+}
+
+func (c *Config) checkStore(bad problemf) {
 	if c.Store.Path == "" {
 		bad("store.path", "is required")
 	}
+}
+
+func (c *Config) checkServer(bad problemf) {
 	if c.Server.UnsubscribeTTL < 60*24*time.Hour {
 		bad("server.unsubscribe_ttl", "must be at least 60 days (1440h): unsubscribe links in old digests must keep working")
 	}
+	if w := c.Server.Welcome; w != "latest" && w != "none" {
+		bad("server.welcome", "must be \"latest\" or \"none\", got %q", w)
+	}
+	if c.Server.ConfirmationsPerHour < 0 {
+		bad("server.confirmations_per_hour", "must not be negative")
+	}
+}
+
+func (c *Config) checkInbound(bad problemf) {
 	if in := c.Inbound; in.IMAPHost != "" {
 		switch in.TLS {
 		case "none", "starttls", "tls":
@@ -262,10 +278,4 @@ func (c *Config) Validate() error {
 			bad("inbound.address", "is required with inbound.imap_host: the address people write to")
 		}
 	}
-
-	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-		return errs
-	}
-	return nil
 }

@@ -21,14 +21,16 @@ func BenchmarkImport(b *testing.B) {
 		b.StartTimer()
 		k := 0
 		start := time.Now()
-		st, err := db.Import(ctx, func() (Subscriber, bool, error) {
+		st, err := db.Import(ctx, func() (ImportRow, bool, error) {
 			if k == n {
-				return Subscriber{}, false, nil
+				return ImportRow{}, false, nil
 			}
 			k++
-			return Subscriber{Email: fmt.Sprintf("user%d-%07d@example.org", i, k), Name: "A Reader",
-				Topics: []string{"Security", "Local"}, Edition: "weekly"}, true, nil
-		}, t0)
+			r := ImportRow{Consent: ConsentEvent{Kind: ConsentImport, At: t0, Form: "import"}}
+			r.Subscriber = Subscriber{Email: fmt.Sprintf("user%d-%07d@example.org", i, k), Name: "A Reader",
+				Topics: []string{"Security", "Local"}, Edition: "weekly", Status: StatusConfirmed, Confirmed: t0, Created: t0}
+			return r, true, nil
+		}, keepExisting)
 		importDur += time.Since(start)
 		if err != nil || st.Added != n {
 			b.Fatalf("Import: %+v %v", st, err)
@@ -60,13 +62,11 @@ func BenchmarkMarkDeliveries(b *testing.B) {
 	db, _ := openTest(b)
 	const n, batch = 2000, 50
 	i := 0
-	if _, err := db.Import(ctx, func() (Subscriber, bool, error) {
-		if i == n {
-			return Subscriber{}, false, nil
-		}
-		i++
-		return Subscriber{Email: fmt.Sprintf("m%d@example.org", i)}, true, nil
-	}, t0); err != nil {
+	var rows []Subscriber
+	for i = 1; i <= n; i++ {
+		rows = append(rows, Subscriber{Email: fmt.Sprintf("m%d@example.org", i)})
+	}
+	if _, err := db.Import(ctx, rowsOf(rows, t0), keepExisting); err != nil {
 		b.Fatal(err)
 	}
 	is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")

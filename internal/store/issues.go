@@ -242,6 +242,8 @@ type Delivery struct {
 	SubscriberStatus, Status string
 	Attempts                 int
 	Error                    string
+	// SubscriberStamp signs the subscriber's links (package links).
+	SubscriberStamp int64
 }
 
 // EachPending calls fn for each delivery of the issue still to do (status
@@ -259,7 +261,7 @@ func (db *DB) EachPending(ctx context.Context, issueID int64, batch int, fn func
 	// order within an issue: a page is then a short range scan, where the
 	// (issue_id, status) index would make every page sort all open rows.
 	const query = `SELECT d.id, d.issue_id, d.subscriber_id, s.email, s.name, s.edition, s.topics,
-		s.status, d.status, d.attempts, d.error
+		s.status, d.status, d.attempts, d.error, s.stamp
 		FROM deliveries d INDEXED BY deliveries_issue JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.id > ? AND d.status IN ('pending', 'failed_temp')
 		ORDER BY d.id LIMIT ?`
@@ -275,7 +277,7 @@ func (db *DB) EachPending(ctx context.Context, issueID int64, batch int, fn func
 			var d Delivery
 			var topics string
 			if err := rows.Scan(&d.ID, &d.IssueID, &d.SubscriberID, &d.Email, &d.Name, &d.Edition,
-				&topics, &d.SubscriberStatus, &d.Status, &d.Attempts, &d.Error); err != nil {
+				&topics, &d.SubscriberStatus, &d.Status, &d.Attempts, &d.Error, &d.SubscriberStamp); err != nil {
 				rows.Close()
 				return fmt.Errorf("store: pending deliveries of issue %d: %w", issueID, err)
 			}

@@ -183,7 +183,7 @@ func TestEachPendingWithMarksInterleaved(t *testing.T) {
 	for i := range n {
 		rows = append(rows, Subscriber{Email: fmt.Sprintf("r%d@example.org", i)})
 	}
-	if _, err := db.Import(ctx, rowsOf(rows), t0); err != nil {
+	if _, err := db.Import(ctx, rowsOf(rows, t0), keepExisting); err != nil {
 		t.Fatal(err)
 	}
 	is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")
@@ -309,7 +309,7 @@ func TestEachPendingWhileMarkingConcurrently(t *testing.T) {
 	for i := range n {
 		rows = append(rows, Subscriber{Email: fmt.Sprintf("c%d@example.org", i)})
 	}
-	if _, err := db.Import(ctx, rowsOf(rows), t0); err != nil {
+	if _, err := db.Import(ctx, rowsOf(rows, t0), keepExisting); err != nil {
 		t.Fatal(err)
 	}
 	is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")

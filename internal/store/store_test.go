@@ -144,7 +144,9 @@ func TestSubscriberCRUD(t *testing.T) {
 		}
 	})
 	t.Run("status timestamps", func(t *testing.T) {
-		if err := db.MarkConfirmationSent(ctx, s.ID, t0.Add(time.Minute)); err != nil {
+		if _, err := db.ChangeSubscriber(ctx, s.ID, func(Subscriber) (Change, error) {
+			return Change{ConfirmSentAt: t0.Add(time.Minute)}, nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.SetStatus(ctx, s.ID, StatusConfirmed, t0.Add(time.Hour)); err != nil {
@@ -274,81 +276,91 @@ func TestConsentEventsKeptAfterUnsubscribe(t *testing.T) {
 }
 
 // rowsOf turns a slice into Import's iterator.
-func rowsOf(rows []Subscriber) func() (Subscriber, bool, error) {
+// rowsOf yields rows for Import: confirmed at at unless they say
+// otherwise, each with an import consent event.
+func rowsOf(rows []Subscriber, at time.Time) func() (ImportRow, bool, error) {
 	i := 0
-	return func() (Subscriber, bool, error) {
+	return func() (ImportRow, bool, error) {
 		if i == len(rows) {
-			return Subscriber{}, false, nil
+			return ImportRow{}, false, nil
 		}
 		i++
-		return rows[i-1], true, nil
+		s := rows[i-1]
+		if s.Status == "" {
+			s.Status, s.Confirmed = StatusConfirmed, at
+		}
+		if s.Created.IsZero() {
+			s.Created = at
+		}
+		return ImportRow{Subscriber: s, Consent: ConsentEvent{Kind: ConsentImport, At: at, Form: "import"}}, true, nil
 	}
 }
+
+// keepExisting is the merge that changes nothing.
+func keepExisting(Subscriber, ImportRow) (Change, error) { return Change{}, nil }
 
 func TestImport(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTest(t)
-	unsub := mustAdd(t, db, Subscriber{Email: "gone@example.org", Name: "Gone", Status: StatusUnsubscribed, Created: t0})
-	bounced := mustAdd(t, db, Subscriber{Email: "bounced@example.org", Status: StatusBounced, Created: t0})
-	same := mustAdd(t, db, Subscriber{Email: "same@example.org", Name: "Same", Status: StatusConfirmed, Created: t0})
+	gone := mustAdd(t, db, Subscriber{Email: "gone@example.org", Name: "Gone", Status: StatusUnsubscribed, Created: t0})
+	mustAdd(t, db, Subscriber{Email: "same@example.org", Name: "Same", Status: StatusConfirmed, Created: t0})
 
 	at := t0.Add(24 * time.Hour)
+	var merged []string
+	merge := func(cur Subscriber, row ImportRow) (Change, error) {
+		merged = append(merged, cur.Email+"<-"+row.Subscriber.Email)
+		if cur.Email == "same@example.org" {
+			return Change{}, nil
+		}
+		ev := row.Consent
+		ev.Kind = ConsentUnsubscribe
+		return Change{SetName: true, Name: row.Subscriber.Name, Status: StatusBounced, Consent: &ev}, nil
+	}
 	st, err := db.Import(ctx, rowsOf([]Subscriber{
 		{Email: "new1@example.org", Name: "New", Topics: []string{"A", "B"}, Edition: "daily"},
-		{Email: "GONE@example.org", Name: "Gone Again", Topics: []string{"C"}},
-		{Email: "bounced@example.org", Edition: "weekly"},
+		{Email: "GONE@example.org", Name: "Gone Again"},
 		{Email: "same@example.org"},
-		{Email: "same@example.org", Name: "Same"},
-		{Email: "new2@example.org", Status: StatusPending}, // status is not the importer's to choose
-	}), at)
+		{Email: "new2@example.org", Status: StatusUnsubscribed, Unsubscribed: t0, Created: t0},
+	}, at), merge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ImportStats{Added: 2, Updated: 2, Unchanged: 2}); st != want {
+	if want := (ImportStats{Added: 2, Updated: 1, Unchanged: 1}); st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}
-	tests := []struct {
-		email, status, name, edition string
-		topics                       []string
-	}{
-		{"new1@example.org", StatusConfirmed, "New", "daily", []string{"A", "B"}},
-		{"new2@example.org", StatusConfirmed, "", "", nil},
-		{"gone@example.org", StatusUnsubscribed, "Gone Again", "", []string{"C"}},
-		{"bounced@example.org", StatusBounced, "", "weekly", nil},
-		{"same@example.org", StatusConfirmed, "Same", "", nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.email, func(t *testing.T) {
-			got, err := db.SubscriberByEmail(ctx, tc.email)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Status != tc.status || got.Name != tc.name || got.Edition != tc.edition || !reflect.DeepEqual(got.Topics, tc.topics) {
-				t.Errorf("got %+v", got)
-			}
-		})
+	if want := []string{"gone@example.org<-GONE@example.org", "same@example.org<-same@example.org"}; !reflect.DeepEqual(merged, want) {
+		t.Errorf("merge called for %v", merged)
 	}
 	n1, _ := db.SubscriberByEmail(ctx, "new1@example.org")
-	if !n1.Confirmed.Equal(at) || !n1.Created.Equal(at) {
-		t.Errorf("imported row times: %+v", n1)
+	if n1.Status != StatusConfirmed || !n1.Confirmed.Equal(at) || !n1.Created.Equal(at) || n1.Edition != "daily" || n1.Stamp == 0 {
+		t.Errorf("imported row: %+v", n1)
 	}
 	if evs, _ := db.ConsentEvents(ctx, n1.ID); len(evs) != 1 || evs[0].Kind != ConsentImport {
 		t.Errorf("imported row consent: %+v", evs)
 	}
-	_ = unsub
-	_ = bounced
-	_ = same
+	n2, _ := db.SubscriberByEmail(ctx, "new2@example.org")
+	if n2.Status != StatusUnsubscribed || !n2.Created.Equal(t0) || !n2.Unsubscribed.Equal(t0) {
+		t.Errorf("row imported as unsubscribed: %+v", n2)
+	}
+	g, _ := db.SubscriberByID(ctx, gone.ID)
+	if g.Status != StatusBounced || g.Name != "Gone Again" {
+		t.Errorf("merged row: %+v", g)
+	}
+	if evs, _ := db.ConsentEvents(ctx, gone.ID); len(evs) != 1 || evs[0].Kind != ConsentUnsubscribe || !evs[0].At.Equal(at) {
+		t.Errorf("merged row consent: %+v", evs)
+	}
 
 	t.Run("an error rolls everything back", func(t *testing.T) {
 		boom := errors.New("bad row")
 		calls := 0
-		_, err := db.Import(ctx, func() (Subscriber, bool, error) {
+		next := rowsOf([]Subscriber{{Email: "rolled@example.org"}}, at)
+		_, err := db.Import(ctx, func() (ImportRow, bool, error) {
 			calls++
 			if calls == 2 {
-				return Subscriber{}, false, boom
+				return ImportRow{}, false, boom
 			}
-			return Subscriber{Email: "rolled@example.org"}, true, nil
-		}, at)
+			return next()
+		}, keepExisting)
 		if !errors.Is(err, boom) {
 			t.Fatalf("Import error %v, want %v", err, boom)
 		}
@@ -366,7 +378,7 @@ func TestEachSubscriberAndCount(t *testing.T) {
 		ed := []string{"", "weekly", "daily"}[i%3]
 		rows = append(rows, Subscriber{Email: fmt.Sprintf("s%04d@example.org", i), Edition: ed})
 	}
-	if _, err := db.Import(ctx, rowsOf(rows), t0); err != nil {
+	if _, err := db.Import(ctx, rowsOf(rows, t0), keepExisting); err != nil {
 		t.Fatal(err)
 	}
 	// A few that are not confirmed.

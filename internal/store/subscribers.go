@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,10 +26,14 @@ type Subscriber struct {
 	// LastBounce is when RecordBounce last counted a bounce (read-only:
 	// UpdateSubscriber leaves it alone).
 	LastBounce time.Time
+	// Stamp is a random number set when the row is made and never changed:
+	// links sign it, so they act on this row alone (package links). 0 for
+	// rows made before stamps existed.
+	Stamp int64
 }
 
 const subscriberCols = `id, email, name, status, topics, edition, created, confirmed,
-	unsubscribed, confirm_sent_at, hard_bounces, soft_bounces, last_error, last_bounce`
+	unsubscribed, confirm_sent_at, hard_bounces, soft_bounces, last_error, last_bounce, stamp`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -36,7 +42,7 @@ func scanSubscriber(sc scanner) (Subscriber, error) {
 	var topics string
 	var created, confirmed, unsub, sent, bounce sql.NullInt64
 	if err := sc.Scan(&s.ID, &s.Email, &s.Name, &s.Status, &topics, &s.Edition, &created,
-		&confirmed, &unsub, &sent, &s.HardBounces, &s.SoftBounces, &s.LastError, &bounce); err != nil {
+		&confirmed, &unsub, &sent, &s.HardBounces, &s.SoftBounces, &s.LastError, &bounce, &s.Stamp); err != nil {
 		return Subscriber{}, err
 	}
 	ts, err := decodeTopics(topics)
@@ -65,20 +71,35 @@ func normalise(s Subscriber) (Subscriber, error) {
 	if s.Created.IsZero() {
 		s.Created = time.Now()
 	}
+	if s.Stamp == 0 {
+		s.Stamp = newStamp()
+	}
 	return s, nil
 }
+
+// newStamp returns a random positive stamp.
+func newStamp() int64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return int64(binary.BigEndian.Uint64(b[:])>>1) | 1
+}
+
+// nextSubscriberID is the id a new subscriber gets: one past the highest
+// ever given, never one a removed subscriber had (the trigger of migration
+// 0002 refuses anything else).
+const nextSubscriberID = "(SELECT last + 1 FROM id_high_water WHERE name = 'subscribers')"
 
 func insertSubscriber(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, s Subscriber) (int64, error) {
 	var id int64
 	err := q.QueryRowContext(ctx, `INSERT INTO subscribers
-		(email, name, status, topics, edition, created, confirmed, unsubscribed,
-		 confirm_sent_at, hard_bounces, soft_bounces, last_error)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		(id, email, name, status, topics, edition, created, confirmed, unsubscribed,
+		 confirm_sent_at, hard_bounces, soft_bounces, last_error, stamp)
+		VALUES (`+nextSubscriberID+`,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		s.Email, s.Name, s.Status, encodeTopics(s.Topics), s.Edition, nanos(s.Created),
 		nanos(s.Confirmed), nanos(s.Unsubscribed), nanos(s.ConfirmSentAt),
-		s.HardBounces, s.SoftBounces, s.LastError).Scan(&id)
+		s.HardBounces, s.SoftBounces, s.LastError, s.Stamp).Scan(&id)
 	return id, err
 }
 
@@ -147,6 +168,19 @@ func (db *DB) SubscriberByID(ctx context.Context, id int64) (Subscriber, error) 
 		return Subscriber{}, fmt.Errorf("store: subscriber %d: %w", id, err)
 	}
 	return s, nil
+}
+
+// SubscriberStamp returns a subscriber's stamp, found=false when there is
+// no such subscriber; it is the links.StampFunc that token checks use.
+func (db *DB) SubscriberStamp(ctx context.Context, id int64) (stamp int64, found bool, err error) {
+	err = db.r.QueryRowContext(ctx, "SELECT stamp FROM subscribers WHERE id = ?", id).Scan(&stamp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: stamp of subscriber %d: %w", id, err)
+	}
+	return stamp, true, nil
 }
 
 // SubscriberByEmail returns the subscriber (email compared without regard to
@@ -258,13 +292,6 @@ func (db *DB) SetPreferences(ctx context.Context, id int64, topics []string, edi
 	return affectedOne(res, err, fmt.Sprintf("set preferences of subscriber %d", id))
 }
 
-// MarkConfirmationSent records when the last confirmation email went out,
-// which the web flow uses to throttle resends.
-func (db *DB) MarkConfirmationSent(ctx context.Context, id int64, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, "UPDATE subscribers SET confirm_sent_at = ? WHERE id = ?", nanos(at), id)
-	return affectedOne(res, err, fmt.Sprintf("mark confirmation sent to subscriber %d", id))
-}
-
 // DeleteSubscriber erases a subscriber with its consent events and delivery
 // rows (erasure means all of it), or returns ErrNotFound.
 func (db *DB) DeleteSubscriber(ctx context.Context, email string) error {
@@ -364,105 +391,6 @@ func (db *DB) CountSubscribers(ctx context.Context, f Filter) (int, error) {
 	return n, nil
 }
 
-// ImportStats counts what Import did.
-type ImportStats struct{ Added, Updated, Unchanged int }
-
-// Import adds the subscribers next yields, in one transaction with prepared
-// statements, until next returns false. New rows are confirmed at `at` (the
-// operator vouches for them) with an "import" consent event. An existing
-// email keeps its status, so an unsubscribed or bounced address is never
-// resubscribed by an import, but gets its name, topics and edition replaced
-// by those given (empty ones leave the field as it is). An error from next
-// aborts the whole import. next runs inside the write transaction, which
-// holds the store's only writer connection: it may read from the store but
-// must not write to it.
-func (db *DB) Import(ctx context.Context, next func() (Subscriber, bool, error), at time.Time) (ImportStats, error) {
-	var st ImportStats
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		find, err := tx.PrepareContext(ctx, "SELECT id, name, topics, edition FROM subscribers WHERE email = ?")
-		if err != nil {
-			return err
-		}
-		defer find.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO subscribers
-			(email, name, status, topics, edition, created, confirmed)
-			VALUES (?, ?, 'confirmed', ?, ?, ?, ?)
-			ON CONFLICT (email) DO NOTHING RETURNING id`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		upd, err := tx.PrepareContext(ctx, "UPDATE subscribers SET name = ?, topics = ?, edition = ? WHERE id = ?")
-		if err != nil {
-			return err
-		}
-		defer upd.Close()
-		consent, err := tx.PrepareContext(ctx,
-			"INSERT INTO consent_events (subscriber_id, kind, at, form, text) VALUES (?, 'import', ?, 'import', ?)")
-		if err != nil {
-			return err
-		}
-		defer consent.Close()
-		when := nanos(at)
-		if when == nil {
-			return errors.New("zero import time")
-		}
-		for n := 1; ; n++ {
-			s, ok, err := next()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return nil
-			}
-			email := strings.TrimSpace(s.Email)
-			if email == "" {
-				return fmt.Errorf("row %d: empty email", n)
-			}
-			// Most rows of an import are new: try the insert first and look
-			// the row up only when the address is already there.
-			var id int64
-			err = ins.QueryRowContext(ctx, email, s.Name, encodeTopics(s.Topics), s.Edition, when, when).Scan(&id)
-			if err == nil {
-				if _, err := consent.ExecContext(ctx, id, when, "imported by the operator"); err != nil {
-					return fmt.Errorf("row %d (%s): %w", n, email, err)
-				}
-				st.Added++
-				continue
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("row %d (%s): %w", n, email, err)
-			}
-			var name, topics, edition string
-			if err := find.QueryRowContext(ctx, email).Scan(&id, &name, &topics, &edition); err != nil {
-				return fmt.Errorf("row %d (%s): %w", n, email, err)
-			}
-			newName, newTopics, newEdition := name, topics, edition
-			if s.Name != "" {
-				newName = s.Name
-			}
-			if len(s.Topics) > 0 {
-				newTopics = encodeTopics(s.Topics)
-			}
-			if s.Edition != "" {
-				newEdition = s.Edition
-			}
-			if newName == name && newTopics == topics && newEdition == edition {
-				st.Unchanged++
-				continue
-			}
-			if _, err := upd.ExecContext(ctx, newName, newTopics, newEdition, id); err != nil {
-				return fmt.Errorf("row %d (%s): %w", n, email, err)
-			}
-			st.Updated++
-		}
-	})
-	if err != nil {
-		return ImportStats{}, fmt.Errorf("store: import: %w", err)
-	}
-	return st, nil
-}
-
 // ExpirePending deletes subscribers still pending that were created before
 // `before`, and returns how many. Their consent events go with them: an
 // unconfirmed double opt-in is no consent, and keeping the address would be
@@ -478,61 +406,6 @@ func (db *DB) ExpirePending(ctx context.Context, before time.Time) (int64, error
 		return 0, fmt.Errorf("store: expire pending: %w", err)
 	}
 	return n, nil
-}
-
-// ConsentEvent is one step of a subscriber's consent history: what was
-// agreed to, when, from where and through which form and wording.
-type ConsentEvent struct {
-	SubscriberID              int64
-	Kind                      string
-	At                        time.Time
-	IP, UserAgent, Form, Text string
-}
-
-// AddConsent appends a consent event; ErrNotFound if the subscriber is not
-// there.
-func (db *DB) AddConsent(ctx context.Context, ev ConsentEvent) error {
-	if ev.Kind == "" || ev.At.IsZero() {
-		return fmt.Errorf("store: add consent for subscriber %d: kind and time are required", ev.SubscriberID)
-	}
-	if err := insertConsent(ctx, db.w, ev); err != nil {
-		return fmt.Errorf("store: add consent for subscriber %d: %w", ev.SubscriberID, err)
-	}
-	return nil
-}
-
-func insertConsent(ctx context.Context, q execer, ev ConsentEvent) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO consent_events
-		(subscriber_id, kind, at, ip, user_agent, form, text) VALUES (?,?,?,?,?,?,?)`,
-		ev.SubscriberID, ev.Kind, nanos(ev.At), ev.IP, ev.UserAgent, ev.Form, ev.Text)
-	if isForeignKey(err) {
-		return ErrNotFound
-	}
-	return err
-}
-
-// ConsentEvents returns a subscriber's consent history, oldest first.
-func (db *DB) ConsentEvents(ctx context.Context, subscriberID int64) ([]ConsentEvent, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT subscriber_id, kind, at, ip, user_agent, form, text
-		FROM consent_events WHERE subscriber_id = ? ORDER BY id`, subscriberID)
-	if err != nil {
-		return nil, fmt.Errorf("store: consent events of %d: %w", subscriberID, err)
-	}
-	defer rows.Close()
-	var evs []ConsentEvent
-	for rows.Next() {
-		var ev ConsentEvent
-		var at sql.NullInt64
-		if err := rows.Scan(&ev.SubscriberID, &ev.Kind, &at, &ev.IP, &ev.UserAgent, &ev.Form, &ev.Text); err != nil {
-			return nil, fmt.Errorf("store: consent events of %d: %w", subscriberID, err)
-		}
-		ev.At = fromNanos(at)
-		evs = append(evs, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: consent events of %d: %w", subscriberID, err)
-	}
-	return evs, nil
 }
 
 // RecordBounce counts a hard (permanent) or soft bounce for a subscriber,

@@ -5,24 +5,21 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-)
 
-// sharedFeeds is the real-world feed set, reached by the relative path the
-// team agreed on (../shared from the repository root); the GPL captures are
-// read in place, never copied.
-const sharedFeeds = "../../../../shared/testdata/feeds"
+	"github.com/digest-newsletter/digest/internal/testenv"
+)
 
 // BenchmarkParseRealFeeds parses the 40 real-world feeds of the shared test
 // data and reports the cost per feed item:
 //
 //	go test -run '^$' -bench ParseRealFeeds -count 3 ./digest/collect/feedparse
 func BenchmarkParseRealFeeds(b *testing.B) {
-	files, _ := filepath.Glob(filepath.Join(sharedFeeds, "*"))
+	// The real-world feed set of the shared test data; the GPL captures
+	// are read in place, never copied.
+	dir := testenv.Shared(b, "testdata/feeds")
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			b.Fatalf("no feeds in %s", sharedFeeds)
-		}
-		b.Skip("shared feeds not available")
+		b.Fatalf("no feeds in %s", dir)
 	}
 	type feed struct {
 		name string

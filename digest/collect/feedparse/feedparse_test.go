@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/internal/testenv"
 )
 
 var (
@@ -366,12 +367,10 @@ func TestParseFeedSynthetic(t *testing.T) {
 // the GPL ones included, which are read in place and never copied: each
 // parses or fails with a clear error, and none panics.
 func TestSharedFeeds(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(sharedFeeds, "*"))
+	dir := testenv.Shared(t, "testdata/feeds")
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no feeds in %s", sharedFeeds)
-		}
-		t.Skip("shared feeds not available")
+		t.Fatalf("no feeds in %s", dir)
 	}
 	// Expectations for the GPL captures (counts from SOURCES.md).
 	gpl := map[string]struct {

@@ -1,6 +1,7 @@
-package subscribers
+package links
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
@@ -38,9 +39,16 @@ func (p Purpose) String() string {
 
 // Token errors. Both are the reader's problem, never the server's: answer 4xx.
 var (
-	ErrTokenInvalid = errors.New("subscribers: token is invalid")
-	ErrTokenExpired = errors.New("subscribers: token has expired")
+	ErrTokenInvalid = errors.New("links: token is invalid")
+	ErrTokenExpired = errors.New("links: token has expired")
 )
+
+// Subject is the subscriber a token is made for: the row's id and its
+// stamp (see the package doc).
+type Subject struct {
+	ID    int64
+	Stamp int64
+}
 
 // Claims is what a valid token vouches for.
 type Claims struct {
@@ -50,6 +58,11 @@ type Claims struct {
 	// Ref is an optional reference, the issue ID for bounce tokens.
 	Ref int64
 }
+
+// StampFunc returns the current stamp of a subscriber, found=false when
+// there is no such subscriber (any more). *store.DB's SubscriberStamp
+// satisfies it.
+type StampFunc func(ctx context.Context, subscriberID int64) (stamp int64, found bool, err error)
 
 // MinKeyLen is the shortest HMAC key accepted: a short secret can be guessed
 // offline from a single token.
@@ -63,57 +76,61 @@ const macLen = 16
 // which some servers lowercase.
 var enc = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// Tokens signs and verifies tokens with an HMAC-SHA256 key.
-type Tokens struct {
+// Signer signs and verifies tokens with an HMAC-SHA256 key.
+type Signer struct {
 	key []byte
 	now func() time.Time
 }
 
-// NewTokens returns a signer for key (from the environment, never the
+// NewSigner returns a signer for key (from the environment, never the
 // config file). now may be nil for time.Now.
-func NewTokens(key []byte, now func() time.Time) (*Tokens, error) {
+func NewSigner(key []byte, now func() time.Time) (*Signer, error) {
 	if len(key) < MinKeyLen {
-		return nil, fmt.Errorf("subscribers: token key must be at least %d bytes, got %d (set the secret environment variable)", MinKeyLen, len(key))
+		return nil, fmt.Errorf("links: token key must be at least %d bytes, got %d (set the secret environment variable)", MinKeyLen, len(key))
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{key: append([]byte(nil), key...), now: now}, nil
+	return &Signer{key: append([]byte(nil), key...), now: now}, nil
 }
 
-// Sign returns a token for purpose p and subscriber id, issued now.
-func (t *Tokens) Sign(p Purpose, subscriber int64) string {
-	return t.SignClaims(Claims{Purpose: p, Subscriber: subscriber, Issued: t.now()})
-}
-
-// SignClaims returns a token for c.
-func (t *Tokens) SignClaims(c Claims) string {
+// Sign returns a token for c, made for who (c.Subscriber is taken from
+// who.ID). A zero c.Issued means now.
+func (s *Signer) Sign(c Claims, who Subject) string {
+	if c.Issued.IsZero() {
+		c.Issued = s.now()
+	}
 	buf := make([]byte, 0, 1+3*binary.MaxVarintLen64+macLen)
 	buf = append(buf, byte(c.Purpose))
-	buf = binary.AppendUvarint(buf, uint64(c.Subscriber))
+	buf = binary.AppendUvarint(buf, uint64(who.ID))
 	buf = binary.AppendUvarint(buf, uint64(c.Issued.Unix()))
 	buf = binary.AppendUvarint(buf, uint64(c.Ref))
-	buf = append(buf, t.mac(buf)...)
+	buf = append(buf, s.mac(buf, who.Stamp)...)
 	return enc.EncodeToString(buf)
 }
 
-func (t *Tokens) mac(payload []byte) []byte {
-	m := hmac.New(sha256.New, t.key)
+// mac signs the payload and the stamp. Stamp 0 (subscribers stored before
+// stamps existed) adds nothing, which is how tokens were signed then.
+func (s *Signer) mac(payload []byte, stamp int64) []byte {
+	m := hmac.New(sha256.New, s.key)
 	m.Write(payload)
+	if stamp != 0 {
+		m.Write(binary.BigEndian.AppendUint64(nil, uint64(stamp)))
+	}
 	return m.Sum(nil)[:macLen]
 }
 
 // Verify checks tok for purpose p and an age of at most maxAge (0: no
-// limit). The MAC is compared in constant time.
-func (t *Tokens) Verify(tok string, p Purpose, maxAge time.Duration) (Claims, error) {
+// limit), against the current stamp of the subscriber it names. A token
+// whose subscriber is gone is ErrTokenInvalid; an error from stamps is
+// returned wrapped (the store did not answer: a 5xx, not the reader's
+// fault). The MAC is compared in constant time.
+func (s *Signer) Verify(ctx context.Context, tok string, p Purpose, maxAge time.Duration, stamps StampFunc) (Claims, error) {
 	raw, err := enc.DecodeString(strings.ToLower(strings.TrimSpace(tok)))
 	if err != nil || len(raw) < 1+3+macLen {
 		return Claims{}, ErrTokenInvalid
 	}
 	payload, sum := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
-	if !hmac.Equal(sum, t.mac(payload)) {
-		return Claims{}, ErrTokenInvalid
-	}
 	c := Claims{Purpose: Purpose(payload[0])}
 	rest := payload[1:]
 	var vals [3]uint64
@@ -124,11 +141,23 @@ func (t *Tokens) Verify(tok string, p Purpose, maxAge time.Duration) (Claims, er
 		}
 		vals[i], rest = v, rest[n:]
 	}
-	if len(rest) != 0 || c.Purpose != p {
+	if len(rest) != 0 || c.Purpose != p || vals[0] > 1<<62 {
 		return Claims{}, ErrTokenInvalid
 	}
 	c.Subscriber, c.Issued, c.Ref = int64(vals[0]), time.Unix(int64(vals[1]), 0).UTC(), int64(vals[2])
-	now := t.now()
+	// The stamp is looked up before the MAC can be checked: the id is
+	// untrusted until then, and an unknown one answers like a bad MAC.
+	stamp, found, err := stamps(ctx, c.Subscriber)
+	if err != nil {
+		return Claims{}, fmt.Errorf("links: verify token: %w", err)
+	}
+	if !found {
+		stamp = -1 // no row: still compute a MAC, so the answer takes as long
+	}
+	if !hmac.Equal(sum, s.mac(payload, stamp)) || !found {
+		return Claims{}, ErrTokenInvalid
+	}
+	now := s.now()
 	if c.Issued.After(now.Add(5 * time.Minute)) {
 		return Claims{}, ErrTokenInvalid
 	}

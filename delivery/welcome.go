@@ -1,0 +1,95 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"time"
+
+	"github.com/digest-newsletter/digest/digest/render"
+	"github.com/digest-newsletter/digest/internal/config"
+	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/links"
+	"github.com/digest-newsletter/digest/mailer"
+)
+
+// IssueStore finds the issue a welcome mail carries; *store.DB satisfies it.
+type IssueStore interface {
+	LastIssue(ctx context.Context, edition string) (store.Issue, bool, error)
+}
+
+// WelcomeOptions wires a Welcomer. Every field is required.
+type WelcomeOptions struct {
+	Config   *config.Config
+	Store    IssueStore
+	Renderer Renderer
+	Links    *links.Builder
+	Now      func() time.Time
+}
+
+// Welcomer builds the welcome mail of a newly confirmed subscriber (server.
+// welcome = "latest"): the latest issue of their edition as the issue's
+// readers got it, from the renderings frozen with the issue, for the new
+// reader's topics and with their own links. A topic set the issue never
+// rendered is rendered from the issue's frozen digest.
+type Welcomer struct {
+	o WelcomeOptions
+}
+
+// NewWelcomer checks o.
+func NewWelcomer(o WelcomeOptions) (*Welcomer, error) {
+	if o.Config == nil || o.Store == nil || o.Renderer == nil || o.Links == nil || o.Links.Signer() == nil {
+		return nil, errors.New("delivery: welcome: config, store, renderer and signed links are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Welcomer{o: o}, nil
+}
+
+// Welcome returns the message for sub, ok=false when the edition has no
+// issue yet.
+func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.Message, bool, error) {
+	cfg := w.o.Config
+	edition := sub.Edition
+	if _, known := cfg.Edition(edition); edition == "" || !known {
+		edition = cfg.Editions[0].Name
+	}
+	issue, found, err := w.o.Store.LastIssue(ctx, edition)
+	if err != nil || !found {
+		return nil, false, err
+	}
+	var p payload
+	if err := json.Unmarshal(issue.Payload, &p); err != nil || p.Digest == nil {
+		return nil, false, fmt.Errorf("delivery: welcome: issue %d: frozen digest unreadable: %v", issue.ID, err)
+	}
+	v := newVariants(w.o.Renderer, p.Digest)
+	if err := v.thaw(p.Rendered); err != nil {
+		return nil, false, err
+	}
+	rd, err := v.get(sub.Topics)
+	if err != nil {
+		return nil, false, fmt.Errorf("delivery: welcome: %w", err)
+	}
+	now := w.o.Now()
+	who := links.Subject{ID: sub.ID, Stamp: sub.Stamp}
+	unsub, prefs := w.o.Links.UnsubscribeURL(who, now), w.o.Links.PreferencesURL(who, now)
+	html, text := rd.Personalize(render.Recipient{Name: sub.Name, Email: sub.Email, UnsubscribeURL: unsub, PreferencesURL: prefs})
+	return &mailer.Message{
+		From:    cfg.Newsletter.From,
+		To:      (&mail.Address{Name: sub.Name, Address: sub.Email}).String(),
+		ReplyTo: cfg.Newsletter.ReplyTo,
+		Subject: "Welcome! " + rd.Subject,
+		// Dated now: it is a new message, not a copy of the old issue's.
+		Date: now,
+		// One welcome per subscriber and issue: a retry keeps the ID.
+		MessageID:      fmt.Sprintf("welcome-%d.%s", sub.ID, MessageID(issue.ID, sub.ID, cfg.Newsletter.From)),
+		HTML:           html,
+		Text:           text,
+		ListID:         ListID(cfg),
+		UnsubscribeURL: unsub,
+		Headers:        map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID), "X-Digest-Welcome": "1"},
+	}, true, nil
+}
