@@ -83,14 +83,14 @@ func newestArticles(arts []digest.Article, max int) []digest.Article {
 	return slices.Clip(arts[:max])
 }
 
-type fileError struct {
+type refusedFile struct {
 	name string
 	err  error
 }
 
 // listArticleFiles lists the article files of dir and of its immediate
 // subfolders, in name order, with the files it refuses to read.
-func listArticleFiles(dir string) ([]articleFile, []fileError, error) {
+func listArticleFiles(dir string) ([]articleFile, []refusedFile, error) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err == nil {
 		root, err = filepath.Abs(root)
@@ -103,10 +103,10 @@ func listArticleFiles(dir string) ([]articleFile, []fileError, error) {
 		return nil, nil, fmt.Errorf("folder: %w", err)
 	}
 	var files []articleFile
-	var refused []fileError
+	var refused []refusedFile
 	add := func(p string, e fs.DirEntry) {
 		if f, err := checkEntry(root, p, e); err != nil {
-			refused = append(refused, fileError{p, err})
+			refused = append(refused, refusedFile{p, err})
 		} else {
 			files = append(files, f)
 		}
