@@ -67,7 +67,10 @@ type Options struct {
 	Now        func() time.Time // dates items that have none; nil: time.Now
 }
 
-// Defaults of Options' zero fields.
+// Defaults of Options' zero fields. The run's bound limits sockets and
+// documents in flight; politeness is the per-host bound's job, so the
+// run's can be wide: 48 feeds at once fetch 500 feeds 100 ms away in
+// about a second (at 32 the waits alone take 1.6 s).
 const (
 	DefaultConcurrency = config.DefaultCollectWorkers
 	DefaultPerHost     = config.DefaultCollectPerHost

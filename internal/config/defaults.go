@@ -8,7 +8,7 @@ const (
 	DefaultLateArrival     = 48 * time.Hour
 	DefaultMaxPerTopic     = 10
 	DefaultSummaryChars    = 280
-	DefaultCollectWorkers  = 32
+	DefaultCollectWorkers  = 48
 	DefaultCollectPerHost  = 4
 	DefaultMaxItems        = 200
 	DefaultSourceTimeout   = 20 * time.Second
