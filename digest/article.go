@@ -25,8 +25,10 @@ type Article struct {
 	Title string `json:"title"`
 	// URL is absolute (relative feed links are resolved by the collector).
 	URL string `json:"url"`
-	// Source is the publication the article names (a news page's outlet, a
-	// feed's title) or, failing that, the [[sources]] name.
+	// Source is who readers are told published it: for a feed, the
+	// [[sources]] name (the feed's own title only when the source has
+	// none); for an article file, the publication the file names, else the
+	// [[sources]] name.
 	Source string `json:"source"`
 	// SourceName is the [[sources]] name in the config the article came
 	// from; rules and weights are keyed on it.
