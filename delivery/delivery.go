@@ -52,7 +52,7 @@ type Store interface {
 // Mailer delivers messages over SMTP.
 type Mailer interface {
 	Deliver(ctx context.Context, jobs <-chan mailer.Job) <-chan mailer.Result
-	Build(msg *mailer.Message) ([]byte, error)
+	Build(msg mailer.Mail) ([]byte, error)
 }
 
 // Renderer renders a digest once per topic set.
@@ -326,13 +326,15 @@ func (rc recipient) subject() links.Subject {
 	return links.Subject{ID: rc.subscriberID, Stamp: rc.stamp}
 }
 
-// variants renders each distinct topic set once per issue.
+// variants renders each distinct topic set once per issue, and lays out
+// each rendering's message once.
 type variants struct {
-	r     Renderer
-	d     *digest.Digest
-	mu    sync.Mutex
-	cache map[string]*render.Rendered
-	names map[string]bool
+	r       Renderer
+	d       *digest.Digest
+	mu      sync.Mutex
+	cache   map[string]*render.Rendered
+	layouts map[string]*mailer.Layout
+	names   map[string]bool
 }
 
 func newVariants(r Renderer, d *digest.Digest) *variants {
@@ -340,7 +342,7 @@ func newVariants(r Renderer, d *digest.Digest) *variants {
 	for _, t := range d.Topics {
 		names[t.Name] = true
 	}
-	return &variants{r: r, d: d, cache: map[string]*render.Rendered{}, names: names}
+	return &variants{r: r, d: d, cache: map[string]*render.Rendered{}, layouts: map[string]*mailer.Layout{}, names: names}
 }
 
 // key maps a subscriber's topics to the topic set rendered for them.
@@ -379,6 +381,27 @@ func (v *variants) get(topics []string) (*render.Rendered, error) {
 	return r, nil
 }
 
+// layout returns the rendering for a subscriber's topics and its message
+// layout, made by mk once per distinct set.
+func (v *variants) layout(topics []string, mk func(*render.Rendered) (*mailer.Layout, error)) (*render.Rendered, *mailer.Layout, error) {
+	rd, err := v.get(topics)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, _ := v.key(topics)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if l, ok := v.layouts[key]; ok {
+		return rd, l, nil
+	}
+	l, err := mk(rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	v.layouts[key] = l
+	return rd, l, nil
+}
+
 // freeze encodes every rendering made so far, for the issue's payload.
 func (v *variants) freeze() (map[string][]byte, error) {
 	v.mu.Lock()
@@ -409,28 +432,22 @@ func (v *variants) thaw(frozen map[string][]byte) error {
 	return nil
 }
 
-// message builds one recipient's email.
-func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.Message, error) {
-	cfg := s.o.Config
-	rd, err := v.get(rc.topics)
+// message builds one recipient's email: its values in the layout of the
+// rendering for its topics.
+func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.Copy, error) {
+	rd, layout, err := v.layout(rc.topics, func(rd *render.Rendered) (*mailer.Layout, error) { return s.layout(issue, rd) })
 	if err != nil {
 		return nil, err
 	}
 	unsub, prefs := s.links(issue, rc.subject())
-	html, text := rd.Personalize(render.Recipient{Name: rc.name, Email: rc.email, UnsubscribeURL: unsub, PreferencesURL: prefs})
-	to := (&mail.Address{Name: rc.name, Address: rc.email}).String()
-	m := &mailer.Message{
-		From:           cfg.Newsletter.From,
-		To:             to,
-		ReplyTo:        cfg.Newsletter.ReplyTo,
-		Subject:        rd.Subject,
-		Date:           issue.Created,
-		MessageID:      MessageID(issue.ID, rc.subscriberID, cfg.Newsletter.From),
+	html, text := rd.Values(render.Recipient{Name: rc.name, Email: rc.email, UnsubscribeURL: unsub, PreferencesURL: prefs})
+	m := &mailer.Copy{
+		Layout:         layout,
+		To:             (&mail.Address{Name: rc.name, Address: rc.email}).String(),
+		MessageID:      MessageID(issue.ID, rc.subscriberID, s.o.Config.Newsletter.From),
+		UnsubscribeURL: unsub,
 		HTML:           html,
 		Text:           text,
-		ListID:         ListID(cfg),
-		UnsubscribeURL: unsub,
-		Headers:        map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)},
 	}
 	if s.o.UnsubscribeMailto != nil {
 		m.UnsubscribeMailto = s.o.UnsubscribeMailto(rc.subject())
@@ -439,6 +456,35 @@ func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.
 		m.EnvelopeFrom = s.o.BounceAddress(rc.subject(), issue.ID)
 	}
 	return m, nil
+}
+
+// layout lays out one rendering of the issue: what all its recipients'
+// messages share, encoded once.
+func (s *Sender) layout(issue store.Issue, rd *render.Rendered) (*mailer.Layout, error) {
+	cfg := s.o.Config
+	html, text := rd.Parts()
+	l, err := mailer.NewLayout(mailer.Template{
+		From:    cfg.Newsletter.From,
+		ReplyTo: cfg.Newsletter.ReplyTo,
+		Subject: rd.Subject,
+		Date:    issue.Created,
+		ListID:  ListID(cfg),
+		Headers: map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)},
+		HTML:    segments(html),
+		Text:    segments(text),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	return l, nil
+}
+
+func segments(in []render.Segment) []mailer.Segment {
+	out := make([]mailer.Segment, len(in))
+	for i, s := range in {
+		out[i] = mailer.Segment(s)
+	}
+	return out
 }
 
 // links are the unsubscribe and preferences URLs of one subscriber. Tokens

@@ -95,7 +95,7 @@ path = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := mailer.New(mailer.OptionsFrom(cfg.SMTP, cfg.Delivery, nil, slog.New(slog.DiscardHandler)))
+	m, err := mailer.New(mailerOptions(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestUnsubscribedAfterFreezeIsSkipped(t *testing.T) {
 	}
 	srv := smtptest.Start(t)
 	f.cfg.SMTP.Port = srv.Port
-	m, _ := mailer.New(mailer.OptionsFrom(f.cfg.SMTP, f.cfg.Delivery, nil, nil))
+	m, _ := mailer.New(mailerOptions(f.cfg))
 	f.sender.o.Mailer = m
 	sum, err := f.sender.Send(ctx, SendOptions{})
 	if err != nil {
@@ -392,5 +392,14 @@ func TestLateArrivalsAndNoRepeats(t *testing.T) {
 	}
 	if second.Sent != 2 {
 		t.Fatalf("second send: %+v", second)
+	}
+}
+
+// mailerOptions is what cmd/digest maps from the config, for these tests.
+func mailerOptions(cfg *config.Config) mailer.Options {
+	return mailer.Options{
+		Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS,
+		Concurrency: cfg.SMTP.Concurrency, Timeout: cfg.SMTP.Timeout, MaxPerConnection: cfg.SMTP.MaxPerConnection,
+		Retries: cfg.Delivery.Retries, RetryBackoff: cfg.Delivery.RetryBackoff, MaxBackoff: cfg.Delivery.MaxBackoff,
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/textproto"
 	"regexp"
 	"strings"
@@ -27,6 +26,8 @@ type SendError struct {
 	Enhanced  string // enhanced status code (5.1.1), "" when there was none
 	Reply     string // the server's reply text
 	Err       error
+	// broken: the connection failed after this error's reply.
+	broken bool
 }
 
 func (e *SendError) Error() string {
@@ -97,13 +98,4 @@ func classify(op string, err error) *SendError {
 		e.Ambiguous = true
 	}
 	return e
-}
-
-// brokenConn reports whether the connection cannot be used after err.
-func brokenConn(se *SendError) bool {
-	if se.Code == 0 || se.Code == 421 {
-		return true
-	}
-	var ne net.Error
-	return errors.As(se.Err, &ne)
 }

@@ -15,7 +15,6 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/smtptest"
 )
 
@@ -611,21 +610,34 @@ func TestBuildFailures(t *testing.T) {
 	}
 }
 
-func TestBoundaryNotInBody(t *testing.T) {
+func TestBodyCannotForgeBoundaryOrEndOfData(t *testing.T) {
 	msg := testMessage(5)
-	b := mimeBoundary(msg)
-	// A body that contains the Message-ID-derived boundary gets another one.
-	msg.HTML = append(msg.HTML, []byte("--"+b)...)
-	b2 := mimeBoundary(msg)
-	if b2 == b || bytes.Contains(msg.HTML, []byte(b2)) {
-		t.Fatalf("boundary %q collides", b2)
-	}
-	m := newTestMailer(t, smtptest.Start(t), nil)
+	b := boundary(Template{From: msg.From, Subject: msg.Subject, ListID: msg.ListID,
+		Text: []Segment{{Text: msg.Text}}, HTML: []Segment{{Text: msg.HTML}}})
+	// Lines that would end the part, or the whole DATA, if written as they are.
+	evil := "\n--" + b + "\n--" + b + "--\n.\nFrom me\n-- \n"
+	msg.Text = append(msg.Text, evil...)
+	msg.HTML = append(msg.HTML, evil...)
+	s := smtptest.Start(t)
+	m := newTestMailer(t, s, nil)
 	data, err := m.Build(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, line := range strings.Split(string(data), "\r\n") {
+		if strings.HasPrefix(line, ".") || strings.HasPrefix(line, "From ") {
+			t.Errorf("line %q", line)
+		}
+	}
 	checkAlternative(t, data, "Hello reader 5.")
+	if err := m.Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Messages()
+	if len(got) != 1 {
+		t.Fatalf("%d messages", len(got))
+	}
+	checkAlternative(t, got[0].Data, strings.ReplaceAll(evil, "\n", "\r\n"))
 }
 
 func TestRetryDoesNotHoldUpOthers(t *testing.T) {
@@ -692,22 +704,6 @@ func TestTimeoutClosingDataIsPossiblySent(t *testing.T) {
 	}
 	if s.Connections() != 1 {
 		t.Errorf("%d connections: an ambiguous failure must not be retried", s.Connections())
-	}
-}
-
-func TestOptionsFrom(t *testing.T) {
-	t.Setenv("TEST_SMTP_PW", "s3cret")
-	o := OptionsFrom(
-		config.SMTP{Host: "mx.example.org", Port: 587, TLS: "starttls", Username: "u", PasswordEnv: "TEST_SMTP_PW",
-			Concurrency: 3, Rate: 7.5, Timeout: time.Second, MaxPerConnection: 50, HELO: "out.example.org"},
-		config.Delivery{Retries: 2, RetryBackoff: time.Second, MaxBackoff: time.Minute},
-		nil, nil)
-	if o.Password != "s3cret" || o.Host != "mx.example.org" || o.Port != 587 || o.Concurrency != 3 || o.Rate != 7.5 ||
-		o.MaxPerConnection != 50 || o.Retries != 2 || o.MaxBackoff != time.Minute || o.HELO != "out.example.org" {
-		t.Fatalf("%+v", o)
-	}
-	if _, err := New(o); err != nil {
-		t.Fatal(err)
 	}
 }
 

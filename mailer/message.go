@@ -1,18 +1,11 @@
 package mailer
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"mime"
-	"net/mail"
 	"net/url"
 	"strings"
 	"time"
-
-	gomail "github.com/wneessen/go-mail"
 )
 
 // Message is one personalised email: one recipient, both bodies, and the
@@ -48,124 +41,38 @@ type envelope struct {
 	from, to string
 }
 
-func (msg *Message) envelope() (envelope, error) {
-	to, err := mail.ParseAddress(msg.To)
-	if err != nil {
-		return envelope{}, recipientError{fmt.Errorf("mailer: To %q: %w", msg.To, err)}
+// asCopy lays msg out on its own (one recipient, so nothing is shared).
+func (msg *Message) asCopy() (*Copy, error) {
+	t := Template{
+		From: msg.From, ReplyTo: msg.ReplyTo, Subject: msg.Subject, Date: msg.Date,
+		ListID: msg.ListID, Headers: msg.Headers,
 	}
-	from := msg.EnvelopeFrom
-	if from == "" {
-		f, err := mail.ParseAddress(msg.From)
-		if err != nil {
-			return envelope{}, fmt.Errorf("mailer: From %q: %w", msg.From, err)
-		}
-		from = f.Address
-	} else if strings.ContainsAny(from, "<> \r\n") || !strings.Contains(from, "@") {
-		return envelope{}, fmt.Errorf("mailer: EnvelopeFrom %q: not a bare address", from)
+	if len(msg.Text) > 0 {
+		t.Text = []Segment{{Text: msg.Text}}
 	}
-	return envelope{from: from, to: to.Address}, nil
-}
-
-// build renders msg with go-mail into unsigned bytes, appended to buf
-// (workers reuse one buffer for all their messages).
-func build(buf *bytes.Buffer, msg *Message) ([]byte, error) {
-	if len(msg.HTML) == 0 && len(msg.Text) == 0 {
+	if len(msg.HTML) > 0 {
+		t.HTML = []Segment{{Text: msg.HTML}}
+	}
+	if len(t.Text) == 0 && len(t.HTML) == 0 {
 		return nil, fmt.Errorf("mailer: message to %q has no body", msg.To)
 	}
-	if err := checkMessageID(msg.MessageID); err != nil {
+	l, err := NewLayout(t)
+	if err != nil {
 		return nil, err
 	}
-	boundary := mimeBoundary(msg)
-	m := gomail.NewMsg(gomail.WithBoundary(boundary), gomail.WithNoDefaultUserAgent())
-	if err := m.From(msg.From); err != nil {
-		return nil, fmt.Errorf("mailer: From %q: %w", msg.From, err)
-	}
-	if err := m.To(msg.To); err != nil {
-		return nil, recipientError{fmt.Errorf("mailer: To %q: %w", msg.To, err)}
-	}
-	if msg.ReplyTo != "" {
-		if err := m.ReplyTo(msg.ReplyTo); err != nil {
-			return nil, fmt.Errorf("mailer: Reply-To %q: %w", msg.ReplyTo, err)
-		}
-	}
-	m.Subject(msg.Subject)
-	date := msg.Date
-	if date.IsZero() {
-		date = time.Now()
-	}
-	m.SetDateWithValue(date)
-	m.SetMessageIDWithValue(msg.MessageID)
-
-	// Every list header goes through SetGenHeader so go-mail writes them
-	// sorted, not in map order.
-	if msg.ListID != "" {
-		v, err := listID(msg.ListID)
-		if err != nil {
-			return nil, err
-		}
-		m.SetGenHeader(gomail.Header("List-Id"), v)
-	}
-	if msg.UnsubscribeURL != "" || msg.UnsubscribeMailto != "" {
-		v, post, err := listUnsubscribe(msg.UnsubscribeURL, msg.UnsubscribeMailto)
-		if err != nil {
-			return nil, err
-		}
-		// Not SetListUnsubscribeOneClick: it refuses http:// (local tests)
-		// and writes extra URIs unchecked; both are validated above.
-		m.SetGenHeader(gomail.HeaderListUnsubscribe, v)
-		if post {
-			m.SetGenHeader(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
-		}
-	}
-	for k, v := range msg.Headers {
-		if err := checkHeader(k, v); err != nil {
-			return nil, err
-		}
-		m.SetGenHeader(gomail.Header(k), v)
-	}
-
-	// Writers instead of SetBodyString: no string copy of each body.
-	switch {
-	case len(msg.Text) > 0 && len(msg.HTML) > 0:
-		m.SetBodyWriter(gomail.TypeTextPlain, bytesWriter(msg.Text))
-		m.AddAlternativeWriter(gomail.TypeTextHTML, bytesWriter(msg.HTML))
-	case len(msg.Text) > 0:
-		m.SetBodyWriter(gomail.TypeTextPlain, bytesWriter(msg.Text))
-	default:
-		m.SetBodyWriter(gomail.TypeTextHTML, bytesWriter(msg.HTML))
-	}
-	buf.Reset()
-	// Quoted-printable grows text a little and non-ASCII a lot.
-	buf.Grow(len(msg.HTML)*5/4 + len(msg.Text)*5/4 + 4096)
-	if _, err := m.WriteTo(buf); err != nil {
-		return nil, fmt.Errorf("mailer: write message: %w", err)
-	}
-	return buf.Bytes(), nil
+	return &Copy{
+		Layout: l, To: msg.To, MessageID: msg.MessageID,
+		UnsubscribeURL: msg.UnsubscribeURL, UnsubscribeMailto: msg.UnsubscribeMailto,
+		EnvelopeFrom: msg.EnvelopeFrom,
+	}, nil
 }
 
-func bytesWriter(b []byte) func(io.Writer) (int64, error) {
-	return func(w io.Writer) (int64, error) {
-		n, err := w.Write(b)
-		return int64(n), err
+// checkEnvelopeFrom accepts a bare address for MAIL FROM.
+func checkEnvelopeFrom(from string) error {
+	if strings.ContainsAny(from, "<> \r\n") || !strings.Contains(from, "@") {
+		return fmt.Errorf("mailer: EnvelopeFrom %q: not a bare address", from)
 	}
-}
-
-// mimeBoundary derives the multipart boundary from the Message-ID, so Build
-// is byte-for-byte reproducible (a resumed send writes the same message). A
-// Message-ID is predictable, so a body that happens (or was made) to contain
-// that boundary gets one hashed from the body itself, which no body can
-// contain. go-mail writes the boundary unquoted: it must be a plain token.
-func mimeBoundary(msg *Message) string {
-	h := sha256.Sum256([]byte(msg.MessageID))
-	b := "digest" + hex.EncodeToString(h[:16])
-	if !bytes.Contains(msg.Text, []byte(b)) && !bytes.Contains(msg.HTML, []byte(b)) {
-		return b
-	}
-	hh := sha256.New()
-	hh.Write([]byte(msg.MessageID))
-	hh.Write(msg.Text)
-	hh.Write(msg.HTML)
-	return "digestc" + hex.EncodeToString(hh.Sum(nil)[:16])
+	return nil
 }
 
 func checkMessageID(id string) error {
@@ -179,8 +86,13 @@ func checkMessageID(id string) error {
 }
 
 func checkHeader(k, v string) error {
-	if k == "" || strings.ContainsAny(k, ": \t\r\n") {
+	if k == "" || k[0] == '.' {
 		return fmt.Errorf("mailer: header name %q", k)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] <= ' ' || k[i] > '~' || k[i] == ':' {
+			return fmt.Errorf("mailer: header name %q", k)
+		}
 	}
 	if strings.ContainsAny(v, "\r\n") {
 		return fmt.Errorf("mailer: header %s: value contains a line break", k)

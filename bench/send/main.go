@@ -1,266 +1,197 @@
-// Command send measures delivery throughput and dry-run memory, each
-// against a baseline measured in the same run:
+// Command send measures how fast digest sends, against the strongest
+// baseline we know, measured in the same run:
 //
-//   - digest's delivery engine (ledger, group-committed marks, per-recipient
-//     personalisation) sending to N subscribers, against a raw go-mail loop
-//     sending one pre-rendered message over the same number of connections
-//     to the same in-process SMTP server;
-//   - `digest send --dry-run` (the real binary, built here) over 100k and 1M
-//     subscribers: wall time and peak RSS of the child process.
+//   - digest: the whole `digest send` (the real binary, built here, as a
+//     child process): collect, render, freeze the issue with its ledger of
+//     -n rows in a real SQLite store, personalise every message (name,
+//     address, unsubscribe and preferences links, headers) and send it,
+//     marking the ledger as it goes;
+//   - raw: the plain go-mail loop (also a child process, this program run
+//     again): one pre-built message of the same size (a digest message
+//     written by `digest send --dry-run --out`) sent with MAIL, RCPT and DATA
+//     on go-mail smtp.Clients, connections reused, no ledger, no
+//     personalisation, no RSET;
 //
-// Usage: go run ./bench/send [-n 20000] [-conc 4] [-dryrun 100000,1000000]
+// both at the same concurrency against the same server: Postfix's smtp-sink
+// (started here on a free port when /usr/sbin/smtp-sink or one on PATH
+// exists; the report says when it is missing) and the in-process go-smtp
+// server (internal/smtptest). Each row reports msg/s for both (wall clock of
+// the child process), the ratio, CPU per message (rusage user+sys of the
+// child over the messages it sent) and the child's peak RSS; medians of
+// -reps runs, the ratio being the median of the paired ratios.
+//
+// A relay on the internet is not on loopback: the -proxy rows put a TCP
+// proxy in front of the server that delays every chunk by -delay in each
+// direction (a 2×delay round trip), without breaking up what was written
+// together, so pipelined commands travel together as they would on a real
+// link.
+//
+// Last, the dry-run memory check: `digest send --dry-run` over large lists
+// (-dryrun), wall time and peak RSS.
+//
+// Usage: go run ./bench/send [-n 20000] [-conns 4,16] [-reps 3]
+// [-proxy-n 1000] [-delay 10ms] [-dryrun 1000000] [-servers sink,gosmtp]
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"log"
-	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
-
-	gomail "github.com/wneessen/go-mail"
-
-	"github.com/digest-newsletter/digest/delivery"
-	"github.com/digest-newsletter/digest/digest"
-	"github.com/digest-newsletter/digest/digest/pipeline"
-	"github.com/digest-newsletter/digest/digest/render"
-	"github.com/digest-newsletter/digest/internal/config"
-	"github.com/digest-newsletter/digest/internal/smtptest"
-	"github.com/digest-newsletter/digest/internal/store"
-	"github.com/digest-newsletter/digest/links"
-	"github.com/digest-newsletter/digest/mailer"
 )
 
 func main() {
-	n := flag.Int("n", 20000, "subscribers for the throughput comparison")
-	conc := flag.Int("conc", 4, "SMTP connections")
-	dry := flag.String("dryrun", "100000,1000000", "subscriber counts for the dry-run memory check (empty: skip)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the digest send to this file")
+	if os.Getenv(childEnv) == "raw" {
+		rawChild()
+		return
+	}
+	n := flag.Int("n", 20000, "subscribers (messages) per throughput run")
+	connsFlag := flag.String("conns", "4,16", "SMTP connection counts to compare at")
+	reps := flag.Int("reps", 3, "runs of each side per row (the median is reported)")
+	servers := flag.String("servers", "sink,gosmtp", "servers for the loopback rows: sink (Postfix smtp-sink), gosmtp (in-process)")
+	proxyN := flag.Int("proxy-n", 1000, "messages per run behind the delay proxy (0: skip those rows)")
+	proxyServers := flag.String("proxy-servers", "sink", "servers behind the delay proxy; sink-nopipe = smtp-sink without PIPELINING")
+	delay := flag.Duration("delay", 10*time.Millisecond, "proxy delay per chunk and direction")
+	dry := flag.String("dryrun", "1000000", "subscriber counts for the dry-run memory check (empty: skip)")
 	flag.Parse()
-	profile = *cpuprofile
+	conns, err := intList(*connsFlag)
+	if err != nil {
+		log.Fatalf("-conns: %v", err)
+	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "digest-bench-")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-
-	srv, err := smtptest.Listen("127.0.0.1:0", smtptest.WithDiscard())
+	b, err := newBench(ctx, dir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
-	cfgPath := writeConfig(dir, srv, *conc)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		log.Fatal(err)
-	}
+	defer b.close()
 
-	fmt.Printf("throughput: %d subscribers, %d connections, in-process SMTP server\n", *n, *conc)
-	st := seed(ctx, cfg, *n)
-	digestRate := sendWithDigest(ctx, cfg, st, srv, *n)
-	st.Close()
-	rawRate := rawGoMail(ctx, cfg, srv, *n, *conc)
-	fmt.Printf("  digest send : %8.0f msg/s\n", digestRate)
-	fmt.Printf("  raw go-mail : %8.0f msg/s\n", rawRate)
-	fmt.Printf("  ratio       : %.2f (target >= 0.90)\n\n", digestRate/rawRate)
-
-	if *dry == "" {
-		return
-	}
-	bin := filepath.Join(dir, "digest")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/digest").CombinedOutput(); err != nil {
-		log.Fatalf("go build: %v\n%s", err, out)
-	}
-	fmt.Println("dry run (real binary): time and peak RSS")
-	var base float64
-	for _, f := range strings.Split(*dry, ",") {
-		size, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			log.Fatal(err)
-		}
-		dcfg := filepath.Join(dir, fmt.Sprintf("dry-%d", size))
-		os.MkdirAll(dcfg, 0o755)
-		p := writeConfig(dcfg, srv, *conc)
-		c, _ := config.Load(p)
-		s := seed(ctx, c, size)
-		s.Close()
-		start := time.Now()
-		cmd := exec.Command(bin, "--config", p, "--log-level", "warn", "send", "--dry-run")
-		cmd.Stdout, cmd.Stderr = nil, os.Stderr
-		if err := cmd.Run(); err != nil {
-			log.Fatalf("dry run: %v", err)
-		}
-		secs := time.Since(start).Seconds()
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		perM := secs / float64(size) * 1e6
-		if base == 0 {
-			base = perM
-		}
-		fmt.Printf("  %8d subscribers: %6.1fs (%5.1f µs/subscriber, %.2fx the first size's), peak RSS %5.1f MB (target <= 64)\n",
-			size, secs, perM, perM/base, float64(ru.Maxrss)/1024)
-	}
-}
-
-// profile names the CPU profile file; set once from the flag in main.
-var profile string
-
-func writeConfig(dir string, srv *smtptest.Server, conc int) string {
-	articles, _ := filepath.Abs("examples/articles")
-	src := fmt.Sprintf(`
-[newsletter]
-title = "Bench Brief"
-from = "Bench Brief <brief@example.org>"
-base_url = "https://news.example.org"
-postal_address = "1 Bench Street"
-window = "87600h"
-[[editions]]
-name = "weekly"
-schedule = "@weekly"
-[[sources]]
-name = "Local notes"
-path = %q
-[[topics]]
-name = "Economy"
-keywords = ["port", "inflation"]
-[smtp]
-host = %q
-port = %d
-tls = "none"
-concurrency = %d
-max_per_connection = 100000
-[store]
-path = %q
-`, articles, srv.Host, srv.Port, conc, filepath.Join(dir, "bench.db"))
-	p := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	return p
-}
-
-func seed(ctx context.Context, cfg *config.Config, n int) *store.DB {
-	st, err := store.Open(ctx, cfg.Store.Path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	i := 0
-	start := time.Now()
-	now := time.Now()
-	_, err = st.Import(ctx, func() (store.ImportRow, bool, error) {
-		if i >= n {
-			return store.ImportRow{}, false, nil
-		}
-		i++
-		s := store.Subscriber{Email: fmt.Sprintf("reader%07d@example.net", i), Name: fmt.Sprintf("Reader %d", i),
-			Status: store.StatusConfirmed, Created: now, Confirmed: now}
-		if i%3 == 0 {
-			s.Topics = []string{"Economy"}
-		}
-		return store.ImportRow{Subscriber: s, Consent: store.ConsentEvent{Kind: store.ConsentImport, At: now, Form: "import"}}, true, nil
-	}, func(store.Subscriber, store.ImportRow) (store.Change, error) { return store.Change{}, nil })
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("  (imported %d subscribers in %.1fs)\n", n, time.Since(start).Seconds())
-	return st
-}
-
-func sendWithDigest(ctx context.Context, cfg *config.Config, st *store.DB, srv *smtptest.Server, n int) float64 {
-	log := slog.New(slog.DiscardHandler)
-	m, err := mailer.New(mailer.OptionsFrom(cfg.SMTP, cfg.Delivery, nil, log))
-	if err != nil {
-		panic(err)
-	}
-	r, err := render.New(render.Options{Newsletter: cfg.Newsletter, Theme: cfg.Theme})
-	if err != nil {
-		panic(err)
-	}
-	signer, _ := links.NewSigner([]byte("bench-secret-0123456789"), nil)
-	lb, err := links.NewBuilder(cfg.Newsletter.BaseURL, signer)
-	if err != nil {
-		panic(err)
-	}
-	s := delivery.New(delivery.Options{
-		Config: cfg, Store: st, Mailer: m, Renderer: r, Links: lb, Logger: log,
-		Build: func(ctx context.Context, from, to time.Time, seen func(string) bool) (*digest.Digest, error) {
-			return pipeline.Build(ctx, cfg, pipeline.Options{From: from, To: to}), nil
-		},
-	})
-	before := srv.Len()
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			panic(err)
-		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
-	start := time.Now()
-	sum, err := s.Send(ctx, delivery.SendOptions{})
-	if err != nil {
-		panic(err)
-	}
-	secs := time.Since(start).Seconds()
-	if sum.Sent != n || srv.Len()-before != n {
-		panic(fmt.Sprintf("digest sent %d, server got %d, want %d", sum.Sent, srv.Len()-before, n))
-	}
-	return float64(n) / secs
-}
-
-// rawGoMail is the baseline: one pre-rendered message of the same size,
-// sent with go-mail over conc reused connections, no ledger.
-func rawGoMail(ctx context.Context, cfg *config.Config, srv *smtptest.Server, n, conc int) float64 {
-	html := bytes.Repeat([]byte("<p>digest body</p>\n"), 400)
-	text := bytes.Repeat([]byte("digest body\n"), 300)
-	before := srv.Len()
-	start := time.Now()
-	var wg sync.WaitGroup
-	per := n / conc
-	for w := range conc {
-		count := per
-		if w == conc-1 {
-			count = n - per*(conc-1)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := gomail.NewClient(cfg.SMTP.Host, gomail.WithPort(cfg.SMTP.Port), gomail.WithTLSPolicy(gomail.NoTLS))
+	if *n > 0 {
+		fmt.Printf("Throughput: %d subscribers per run, medians of %d runs, child processes measured by wall clock and rusage\n", *n, *reps)
+		for _, name := range strings.Split(*servers, ",") {
+			srv, err := b.server(strings.TrimSpace(name))
 			if err != nil {
-				panic(err)
+				fmt.Printf("\n%s: %v\n", name, err)
+				continue
 			}
-			sc, err := c.DialToSMTPClientWithContext(ctx)
+			b.table(ctx, srv, *n, conns, *reps)
+		}
+	}
+	if *proxyN > 0 {
+		fmt.Printf("\nBehind a delay proxy: %v per chunk each way (%v round trip), %d messages per run\n", *delay, 2**delay, *proxyN)
+		for _, name := range strings.Split(*proxyServers, ",") {
+			srv, err := b.server(strings.TrimSpace(name))
 			if err != nil {
-				panic(err)
+				fmt.Printf("\n%s: %v\n", name, err)
+				continue
 			}
-			defer c.CloseWithSMTPClient(sc)
-			for i := range count {
-				msg := gomail.NewMsg()
-				msg.From("brief@example.org")
-				msg.To(fmt.Sprintf("raw%d-%d@example.net", w, i))
-				msg.Subject("Bench Brief")
-				msg.SetBodyString(gomail.TypeTextPlain, string(text))
-				msg.AddAlternativeString(gomail.TypeTextHTML, string(html))
-				if err := c.SendWithSMTPClient(sc, msg); err != nil {
-					panic(err)
+			p, err := startProxy(srv.addr(), *delay)
+			if err != nil {
+				log.Fatal(err)
+			}
+			b.table(ctx, srv.via(p), *proxyN, conns, *reps)
+			p.close()
+		}
+	}
+	if *dry != "" {
+		sizes, err := intList(*dry)
+		if err != nil {
+			log.Fatalf("-dryrun: %v", err)
+		}
+		b.dryRuns(ctx, sizes)
+	}
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// bench holds what every run shares: the built binary, the seeded stores
+// and the servers started so far.
+type bench struct {
+	dir     string
+	bin     string             // the digest binary
+	self    string             // this program, for the raw child
+	eml     string             // the pre-built message the raw loop sends
+	seeded  map[int]string     // subscribers -> template store file
+	servers map[string]*server // started servers by name
+}
+
+func newBench(ctx context.Context, dir string) (*bench, error) {
+	b := &bench{dir: dir, seeded: map[int]string{}, servers: map[string]*server{}}
+	var err error
+	if b.self, err = os.Executable(); err != nil {
+		return nil, err
+	}
+	b.bin = filepath.Join(dir, "digest")
+	if err := goBuild(b.bin); err != nil {
+		return nil, err
+	}
+	if b.eml, err = b.prebuilt(ctx); err != nil {
+		return nil, fmt.Errorf("pre-built message: %w", err)
+	}
+	return b, nil
+}
+
+func (b *bench) close() {
+	for _, s := range b.servers {
+		s.close()
+	}
+}
+
+// table prints one server's rows: digest against raw at each connection
+// count.
+func (b *bench) table(ctx context.Context, srv *server, n int, conns []int, reps int) {
+	fmt.Printf("\n%s\n", srv.describe())
+	fmt.Printf("  %5s  %12s  %12s  %6s  %14s  %14s  %10s  %10s\n",
+		"conns", "digest msg/s", "raw msg/s", "ratio", "digest ms CPU", "raw ms CPU", "digest RSS", "raw RSS")
+	for _, c := range conns {
+		var ds, rs []result
+		var ratios []float64
+		for i := range reps {
+			var d, r result
+			var err error
+			// Alternate the order so drift on the shared machine hits both.
+			if i%2 == 0 {
+				d, err = b.runDigest(ctx, srv, n, c)
+				if err == nil {
+					r, err = b.runRaw(ctx, srv, n, c)
+				}
+			} else {
+				r, err = b.runRaw(ctx, srv, n, c)
+				if err == nil {
+					d, err = b.runDigest(ctx, srv, n, c)
 				}
 			}
-		}()
+			if err != nil {
+				log.Fatalf("%s, %d connections: %v", srv.name, c, err)
+			}
+			ds, rs = append(ds, d), append(rs, r)
+			ratios = append(ratios, d.rate()/r.rate())
+		}
+		d, r := medianResult(ds), medianResult(rs)
+		fmt.Printf("  %5d  %12.0f  %12.0f  %6.2f  %14.3f  %14.3f  %7.1f MB  %7.1f MB\n",
+			c, d.rate(), r.rate(), median(ratios), d.cpuPerMsg(), r.cpuPerMsg(), d.rssMB, r.rssMB)
 	}
-	wg.Wait()
-	secs := time.Since(start).Seconds()
-	if srv.Len()-before != n {
-		panic("raw loop lost messages")
-	}
-	return float64(n) / secs
 }

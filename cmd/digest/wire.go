@@ -50,7 +50,23 @@ func newMailer(cfg *config.Config, log *slog.Logger) (*mailer.Mailer, error) {
 		}
 		dk = &mailer.DKIMOptions{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, Signer: key}
 	}
-	return mailer.New(mailer.OptionsFrom(cfg.SMTP, cfg.Delivery, dk, log))
+	return mailer.New(mailerOptions(cfg, dk, log))
+}
+
+// mailerOptions maps the [smtp] and [delivery] sections onto the mailer's
+// own options; the password comes from the environment variable the config
+// names.
+func mailerOptions(cfg *config.Config, dk *mailer.DKIMOptions, log *slog.Logger) mailer.Options {
+	s, d := cfg.SMTP, cfg.Delivery
+	return mailer.Options{
+		Host: s.Host, Port: s.Port, TLS: s.TLS,
+		Username: s.Username, Password: s.Password(),
+		HELO: s.HELO, InsecureSkipVerify: s.InsecureSkipVerify,
+		Concurrency: s.Concurrency, Rate: s.Rate, Timeout: s.Timeout,
+		MaxPerConnection: s.MaxPerConnection,
+		Retries:          d.Retries, RetryBackoff: d.RetryBackoff, MaxBackoff: d.MaxBackoff,
+		DKIM: dk, Logger: log,
+	}
 }
 
 // newSigner reads the HMAC key from the environment. Without one, a dry

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -155,48 +154,45 @@ func (r *Rendered) Personalize(p Recipient) (html, text []byte) {
 	return buf[:nh:nh], buf[nh:]
 }
 
-// WriteHTML streams p's HTML part to w without building it in memory; its
-// shape fits go-mail's body writer functions. Output equals Personalize's.
-func (r *Rendered) WriteHTML(w io.Writer, p Recipient) (int64, error) {
-	v := r.values(p)
-	var esc [numSlots][]byte
-	for s := slotName; s < numSlots; s++ {
-		if r.html.count[s] > 0 {
-			esc[s] = appendEscaped(nil, v.raw[s], false)
-		}
-	}
-	return writeBody(w, &r.html, func(s slot) []byte { return esc[s] })
+// Segment is literal text followed by a slot, the place of one
+// per-recipient value: Slot n is filled with value n of Values; 0 means
+// none (after the last literal).
+type Segment struct {
+	Text []byte
+	Slot int
 }
 
-// WriteText streams p's plain-text part to w; output equals Personalize's.
-func (r *Rendered) WriteText(w io.Writer, p Recipient) (int64, error) {
-	v := r.values(p)
-	var raw [numSlots][]byte
-	for s := slotName; s < numSlots; s++ {
-		if r.text.count[s] > 0 {
-			raw[s] = []byte(v.raw[s])
-		}
-	}
-	return writeBody(w, &r.text, func(s slot) []byte { return raw[s] })
+// Parts returns the HTML and plain-text parts as literal text and slots,
+// for a sender that lays the message out once per rendering (encoding it
+// once) and fills in each recipient's Values. The literals are shared:
+// callers must not modify them.
+func (r *Rendered) Parts() (html, text []Segment) {
+	return r.html.parts(), r.text.parts()
 }
 
-func writeBody(w io.Writer, b *body, val func(slot) []byte) (int64, error) {
-	var total int64
-	for _, sg := range b.segs {
-		n, err := w.Write(sg.lit)
-		total += int64(n)
-		if err != nil {
-			return total, fmt.Errorf("render: write: %w", err)
-		}
-		if sg.slot != slotNone {
-			n, err := w.Write(val(sg.slot))
-			total += int64(n)
-			if err != nil {
-				return total, fmt.Errorf("render: write: %w", err)
-			}
+func (b *body) parts() []Segment {
+	out := make([]Segment, len(b.segs))
+	for i, sg := range b.segs {
+		out[i] = Segment{Text: sg.lit, Slot: int(sg.slot)}
+	}
+	return out
+}
+
+// Values returns p's values by slot number: for the HTML part escaped for
+// HTML text and attributes, for the text part as they are. Filling the
+// slots of Parts with them gives exactly what Personalize returns.
+func (r *Rendered) Values(p Recipient) (html, text []string) {
+	v := r.values(p)
+	both := make([]string, 2*numSlots)
+	html, text = both[:numSlots:numSlots], both[numSlots:]
+	for s := slotName; s < numSlots; s++ {
+		text[s] = v.raw[s]
+		html[s] = v.raw[s]
+		if v.esc[s] != len(v.raw[s]) {
+			html[s] = string(appendEscaped(make([]byte, 0, v.esc[s]), v.raw[s], false))
 		}
 	}
-	return total, nil
+	return html, text
 }
 
 // slotValues are a recipient's cleaned values and their escaped lengths.

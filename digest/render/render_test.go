@@ -552,24 +552,40 @@ func TestMissingDefine(t *testing.T) {
 	}
 }
 
-func TestWriteMatchesPersonalize(t *testing.T) {
+func TestPartsWithValuesMatchPersonalize(t *testing.T) {
 	r := newTestRenderer(t, nil)
 	rd, err := r.Render(fixtureDigest(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []Recipient{testRecipient, {Name: `<&"'>`, UnsubscribeURL: "javascript:x"}, {}} {
+	fill := func(segs []Segment, vals []string) []byte {
+		var b []byte
+		for _, s := range segs {
+			b = append(b, s.Text...)
+			if s.Slot != 0 {
+				b = append(b, vals[s.Slot]...)
+			}
+		}
+		return b
+	}
+	htmlParts, textParts := rd.Parts()
+	slots := 0
+	for _, s := range htmlParts {
+		if s.Slot != 0 {
+			slots++
+		}
+	}
+	if slots < 3 {
+		t.Fatalf("%d slots in the HTML part: want the name and both links at least", slots)
+	}
+	for _, p := range []Recipient{testRecipient, {Name: `<&"'>`, Email: "a&b@example.org", UnsubscribeURL: "javascript:x"}, {}} {
 		html, text := rd.Personalize(p)
-		var hb, tb bytes.Buffer
-		hn, err := rd.WriteHTML(&hb, p)
-		if err != nil || hn != int64(hb.Len()) {
-			t.Fatalf("WriteHTML = %d, %v", hn, err)
+		hv, tv := rd.Values(p)
+		if got := fill(htmlParts, hv); !bytes.Equal(got, html) {
+			t.Errorf("HTML from Parts and Values differs from Personalize for %+v", p)
 		}
-		if _, err := rd.WriteText(&tb, p); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(hb.Bytes(), html) || !bytes.Equal(tb.Bytes(), text) {
-			t.Errorf("Write* differs from Personalize for %+v", p)
+		if got := fill(textParts, tv); !bytes.Equal(got, text) {
+			t.Errorf("text from Parts and Values differs from Personalize for %+v", p)
 		}
 	}
 }

@@ -2,7 +2,8 @@
 // the loopback interface for tests. It records every accepted message and can
 // be told to answer with temporary or permanent errors, drop connections,
 // close a session after N messages, hold a message before accepting it, ask
-// for authentication or offer STARTTLS / implicit TLS.
+// for authentication, offer STARTTLS / implicit TLS, keep PIPELINING
+// (RFC 2920) to itself, and record what clients send read by read.
 //
 // Tests call Start, which closes the server on t.Cleanup. A process that is
 // not a test (a crash test driving the real binary) calls Listen and Close.
@@ -82,6 +83,8 @@ type config struct {
 	startTLS   bool
 	implicit   bool
 	discard    bool
+	noPipe     bool
+	transcript bool
 }
 
 // WithMailHook calls f for every MAIL FROM; n is the 1-based number of
@@ -135,6 +138,16 @@ func WithImplicitTLS() Option { return func(c *config) { c.implicit = true } }
 // Messages and Count see nothing, Len and WaitFor still count.
 func WithDiscard() Option { return func(c *config) { c.discard = true } }
 
+// WithoutPipelining leaves PIPELINING out of the EHLO reply, as a server
+// that does not offer it (go-smtp always does). It works on connections
+// without TLS, where the reply can be seen on the wire.
+func WithoutPipelining() Option { return func(c *config) { c.noPipe = true } }
+
+// WithTranscript records the bytes clients send, one entry per read from a
+// connection (Reads): commands a client pipelined arrive in one read, a
+// client waiting for each reply sends each command in a read of its own.
+func WithTranscript() Option { return func(c *config) { c.transcript = true } }
+
 // Server is a running test SMTP server.
 type Server struct {
 	Addr string // host:port
@@ -158,6 +171,7 @@ type Server struct {
 	mailTries int
 	rcptTries map[string]int
 	dataTries map[string]int
+	reads     [][]byte
 }
 
 type connState struct {
@@ -207,6 +221,9 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtptest: listen: %w", err)
+	}
+	if s.cfg.noPipe || s.cfg.transcript {
+		ln = &wireListener{Listener: ln, s: s}
 	}
 	if s.cfg.implicit {
 		ln = tls.NewListener(ln, tlsCfg)
@@ -275,6 +292,14 @@ func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nconns
+}
+
+// Reads returns what clients sent, one entry per read from a connection,
+// in the order read (WithTranscript; nil without it).
+func (s *Server) Reads() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.reads...)
 }
 
 // WaitFor blocks until at least n messages have been accepted in total, or
@@ -496,6 +521,49 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 	default:
 		return nil, true, l.check(l.user, string(resp))
 	}
+}
+
+// wireListener hands out connections that record reads (WithTranscript)
+// and hide PIPELINING from the EHLO reply (WithoutPipelining).
+type wireListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *wireListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &wireConn{Conn: c, s: l.s}, nil
+}
+
+type wireConn struct {
+	net.Conn
+	s *Server
+}
+
+func (c *wireConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.s.cfg.transcript {
+		c.s.mu.Lock()
+		c.s.reads = append(c.s.reads, bytes.Clone(p[:n]))
+		c.s.mu.Unlock()
+	}
+	return n, err
+}
+
+var pipeliningLine = []byte("250-PIPELINING\r\n")
+
+func (c *wireConn) Write(p []byte) (int, error) {
+	if c.s.cfg.noPipe && bytes.Contains(p, pipeliningLine) {
+		// go-smtp never lists PIPELINING last, so the line is "250-".
+		if _, err := c.Conn.Write(bytes.ReplaceAll(p, pipeliningLine, nil)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 type discardLogger struct{}

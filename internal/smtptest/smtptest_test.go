@@ -246,3 +246,35 @@ func TestListenClose(t *testing.T) {
 		t.Fatal("dial after Close succeeded")
 	}
 }
+
+func TestWithoutPipeliningAndTranscript(t *testing.T) {
+	for _, hide := range []bool{false, true} {
+		opts := []Option{WithTranscript()}
+		if hide {
+			opts = append(opts, WithoutPipelining())
+		}
+		s := Start(t, opts...)
+		c := dial(t, s)
+		if err := c.Hello("client.example"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := c.Extension("PIPELINING"); ok == hide {
+			t.Errorf("hidden %v: PIPELINING offered %v", hide, ok)
+		}
+		if ok, _ := c.Extension("8BITMIME"); !ok {
+			t.Errorf("hidden %v: the other extensions went too", hide)
+		}
+		if err := send(t, c, "a@example.org", "b@example.org", body); err != nil {
+			t.Fatal(err)
+		}
+		// net/smtp waits for each reply: every command has a read of its own.
+		var verbs []string
+		for _, r := range s.Reads() {
+			verb, _, _ := strings.Cut(string(r), " ")
+			verbs = append(verbs, strings.TrimSpace(verb))
+		}
+		if got := strings.Join(verbs, " "); !strings.Contains(got, "MAIL RCPT DATA") {
+			t.Errorf("hidden %v: reads start with %q", hide, got)
+		}
+	}
+}
