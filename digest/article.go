@@ -8,20 +8,27 @@ package digest
 import "time"
 
 // Article is one item from one source, normalised. Text fields are plain
-// text: feed HTML is reduced to text (and sanitised) by the collector, so
-// nothing from a feed reaches a template as markup.
+// text: feed HTML is reduced to text by the collector, so nothing from a
+// feed reaches a template as markup.
+//
+// What is serialised (an issue's frozen payload, `collect --json`) is what
+// rendering and the archive use; GUID, Body and Categories only serve
+// selection and grouping, and stay out of it.
 type Article struct {
 	// ID is stable across runs: the GUID when the source has one, else the
-	// canonical URL. It is what "seen" and dedupe are keyed on.
+	// canonical URL (see ArticleID). It is what "seen" and dedupe are
+	// keyed on.
 	ID   string `json:"id"`
-	GUID string `json:"guid,omitempty"`
+	GUID string `json:"-"`
 	// Title is plain text, never empty after collection (untitled feed items
 	// get one derived from their text).
 	Title string `json:"title"`
 	// URL is absolute (relative feed links are resolved by the collector).
 	URL string `json:"url"`
-	// Source is the publication the article names (a news page's outlet, a
-	// feed's title) or, failing that, the [[sources]] name.
+	// Source is who readers are told published it: for a feed, the
+	// [[sources]] name (the feed's own title only when the source has
+	// none); for an article file, the publication the file names, else the
+	// [[sources]] name.
 	Source string `json:"source"`
 	// SourceName is the [[sources]] name in the config the article came
 	// from; rules and weights are keyed on it.
@@ -31,9 +38,11 @@ type Article struct {
 	// Summary is plain text, cut at a word boundary, for display.
 	Summary string `json:"summary,omitempty"`
 	// Body is the plain text of the article as far as the source gives it,
-	// used for grouping and story merging, never shown whole.
-	Body       string   `json:"-"`
-	Categories []string `json:"categories,omitempty"`
+	// up to the collector's cap, used for grouping and story merging and
+	// dropped once they are done; never shown.
+	Body string `json:"-"`
+	// Categories are the source's own tags, for topic rules.
+	Categories []string `json:"-"`
 	// ImageURL is an optional absolute http(s) image for the article.
 	ImageURL string `json:"image,omitempty"`
 	// Also lists the same story as reported by other sources (filled in by

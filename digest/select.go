@@ -1,72 +1,10 @@
 package digest
 
 import (
-	"net/url"
-	"path"
 	"sort"
 	"strings"
 	"time"
 )
-
-// trackingParams are query parameters that identify a campaign or a click,
-// not a page: two links differing only in them point at the same article.
-var trackingParams = map[string]bool{
-	"fbclid": true, "gclid": true, "dclid": true, "gbraid": true, "wbraid": true, "msclkid": true,
-	"yclid": true, "igshid": true, "mc_cid": true, "mc_eid": true, "_hsenc": true, "_hsmi": true,
-	"mkt_tok": true, "oly_anon_id": true, "oly_enc_id": true, "vero_id": true, "ncid": true,
-	"cmpid": true, "smid": true, "ito": true, "ns_mchannel": true, "ns_source": true,
-	"ns_campaign": true, "ns_linkname": true, "ns_fee": true, "sr_share": true, "s_cid": true,
-	"rss": false, // explicit: some sites route on it
-}
-
-func isTracking(key string) bool {
-	k := strings.ToLower(key)
-	if strings.HasPrefix(k, "utm_") || strings.HasPrefix(k, "at_") || strings.HasPrefix(k, "pk_") {
-		return true
-	}
-	return trackingParams[k]
-}
-
-// CanonicalURL normalises a link for comparison: lowercase scheme and host,
-// no default port, no fragment, no tracking parameters, remaining
-// parameters sorted, no trailing slash (except the root). Unparseable input
-// is returned trimmed.
-func CanonicalURL(raw string) string {
-	raw = strings.TrimSpace(raw)
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return raw
-	}
-	u.Scheme = strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	if p := u.Port(); p != "" && !(p == "80" && u.Scheme == "http") && !(p == "443" && u.Scheme == "https") {
-		host += ":" + p
-	}
-	u.Host = strings.TrimSuffix(host, ".")
-	u.Fragment, u.RawFragment = "", ""
-	u.User = nil
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			if isTracking(k) {
-				delete(q, k)
-			}
-		}
-		u.RawQuery = q.Encode() // Encode sorts by key
-	}
-	u.ForceQuery = false
-	if u.Path != "" && u.Path != "/" {
-		p := path.Clean(u.Path)
-		if strings.HasSuffix(p, "/") && p != "/" {
-			p = strings.TrimRight(p, "/")
-		}
-		u.Path, u.RawPath = p, ""
-	}
-	if u.Path == "/" {
-		u.Path = ""
-	}
-	return u.String()
-}
 
 // dedupeKey is CanonicalURL without the scheme: the same article is often
 // linked over http from one feed and https from another.

@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/digest"
-	"github.com/digest-newsletter/digest/digest/collect"
+	"github.com/digest-newsletter/digest/digest/collect/feedparse"
 	"github.com/digest-newsletter/digest/digest/stories"
-	"github.com/digest-newsletter/digest/internal/config"
 )
 
 // readFeeds parses every feed file in dir the way collect does; what a
@@ -32,7 +31,10 @@ func readFeeds(dir string) ([]digest.Article, int, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("feeds: %w", err)
 		}
-		arts, _ := collect.ParseFeed(data, "file://"+p, config.Source{Name: filepath.Base(p)}, collect.Options{Now: func() time.Time { return now }})
+		arts, _ := feedparse.Parse(data, "file://"+p, feedparse.Options{Now: now})
+		for i := range arts {
+			arts[i].Source, arts[i].SourceName = filepath.Base(p), filepath.Base(p)
+		}
 		out = append(out, arts...)
 		files++
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/digest-newsletter/digest/internal/config"
 )
 
+var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
 // rssDoc is a small valid RSS feed with n items.
 func rssDoc(title string, n int) string {
 	var b strings.Builder
@@ -74,7 +76,7 @@ func newTestServer(t *testing.T) *testServer {
 	})
 	mux.HandleFunc("/missing", http.NotFound)
 	mux.HandleFunc("/truncated.json", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, "testdata/feeds/illformed-jsonfeed-truncated-allthis.json")
+		http.ServeFile(w, r, "feedparse/testdata/feeds/illformed-jsonfeed-truncated-allthis.json")
 	})
 	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
 		// Hold the request until the client gives up on it.
@@ -131,7 +133,7 @@ func TestCollect(t *testing.T) {
 	writeFile(t, dir, "sub/inner.txt", "Inner title\n\nInner body.\n")
 	writeFile(t, dir, "sub/deeper/too-deep.txt", "Too deep\n")
 
-	feedPath, _ := filepath.Abs("testdata/feeds/rss2-medium-emarley.xml")
+	feedPath, _ := filepath.Abs("feedparse/testdata/feeds/rss2-medium-emarley.xml")
 	sources := []config.Source{
 		{Name: "Good", URL: ts.URL + "/ok", Timeout: 5 * time.Second, MaxBytes: 1 << 20},
 		{Name: "Missing", URL: ts.URL + "/missing", Timeout: 5 * time.Second},
@@ -332,5 +334,156 @@ func TestCollectCanceled(t *testing.T) {
 		if !strings.Contains(e.Error, "canceled") {
 			t.Errorf("%s: %q", e.Source, e.Error)
 		}
+	}
+}
+
+// datedRSS is a feed whose items are dated one hour apart, oldest first.
+func datedRSS(n int) string {
+	var b strings.Builder
+	b.WriteString(`<rss version="2.0"><channel><title>www.example.org for the latest news from everywhere</title><link>https://site.example/</link>`)
+	for i := range n {
+		fmt.Fprintf(&b, `<item><title>Item %d</title><link>https://site.example/%d</link><pubDate>%s</pubDate></item>`,
+			i, i, fixedNow.Add(time.Duration(i-n)*time.Hour).Format(time.RFC1123Z))
+	}
+	b.WriteString(`</channel></rss>`)
+	return b.String()
+}
+
+// TestMaxItems: a source keeps its newest items only, a feed's and a
+// folder's alike; a source's own cap wins over the run's.
+func TestMaxItems(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, datedRSS(10))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	for i := range 5 {
+		writeFile(t, dir, fmt.Sprintf("n%d.md", i), fmt.Sprintf("+++\ntitle = \"Note %d\"\ndate = 2026-11-%02dT00:00:00Z\n+++\nBody.\n", i, 10+i))
+	}
+	res := Collect(t.Context(), []config.Source{
+		{Name: "Feed", URL: srv.URL},
+		{Name: "Own cap", URL: srv.URL + "/other", MaxItems: 1},
+		{Name: "Folder", Path: dir},
+	}, Options{MaxItems: 3, Now: func() time.Time { return fixedNow }})
+	if len(res.Errors) != 0 {
+		t.Fatal(res.Errors)
+	}
+	var got []string
+	for _, a := range res.Articles {
+		got = append(got, a.SourceName+"/"+a.Title)
+	}
+	want := "Feed/Item 9,Feed/Item 8,Feed/Item 7,Own cap/Item 9,Folder/Note 4,Folder/Note 3,Folder/Note 2"
+	if strings.Join(got, ",") != want {
+		t.Errorf("kept %q\nwant %q", strings.Join(got, ","), want)
+	}
+}
+
+// TestConfiguredNameWins: readers see the [[sources]] name, not the
+// feed's own title (often a slogan).
+func TestConfiguredNameWins(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, datedRSS(1))
+	}))
+	defer srv.Close()
+	res := Collect(t.Context(), []config.Source{{Name: "The Example", URL: srv.URL}}, Options{})
+	if len(res.Articles) != 1 || res.Articles[0].Source != "The Example" {
+		t.Fatalf("source %+v", res.Articles)
+	}
+}
+
+// TestPerHostBound: at most PerHost sources of one host are fetched at
+// once, and a busy host does not hold up another one.
+func TestPerHostBound(t *testing.T) {
+	const perHost = 2
+	var (
+		mu       sync.Mutex
+		inflight int
+		maxSeen  int
+	)
+	gate := make(chan struct{})
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inflight++
+		maxSeen = max(maxSeen, inflight)
+		mu.Unlock()
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		inflight--
+		mu.Unlock()
+		fmt.Fprint(w, rssDoc("Busy", 1))
+	}))
+	defer busy.Close()
+	otherDone := make(chan struct{})
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, rssDoc("Other", 1))
+		close(otherDone)
+	}))
+	defer other.Close()
+	var sources []config.Source
+	for i := range 6 {
+		sources = append(sources, config.Source{Name: fmt.Sprint("busy", i), URL: fmt.Sprintf("%s/%d", busy.URL, i), Timeout: time.Minute})
+	}
+	sources = append(sources, config.Source{Name: "other", URL: other.URL, Timeout: time.Minute})
+	done := make(chan Result)
+	go func() { done <- Collect(context.Background(), sources, Options{Concurrency: 4, PerHost: perHost}) }()
+	// Wait until the busy host holds all its slots...
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		cur := inflight
+		mu.Unlock()
+		if cur == perHost {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d requests in flight, want %d", cur, perHost)
+		}
+		time.Sleep(time.Millisecond) // polling the condition, not waiting for time to pass
+	}
+	// ...then the other host must still be served: the four sources
+	// waiting for the busy host hold none of the run's four slots.
+	select {
+	case <-otherDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a busy host held up another host")
+	}
+	close(gate)
+	res := <-done
+	if len(res.Articles) != 7 || len(res.Errors) != 0 {
+		t.Fatalf("%d articles, errors %v", len(res.Articles), res.Errors)
+	}
+	if maxSeen != perHost {
+		t.Errorf("saw %d requests to one host at once, want %d", maxSeen, perHost)
+	}
+}
+
+func TestExampleArticles(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "articles")
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("examples not present: %v", err)
+	}
+	res := Collect(t.Context(), []config.Source{{Name: "Local notes", Path: dir}}, Options{})
+	if len(res.Errors) > 0 {
+		t.Fatalf("errors: %v", res.Errors)
+	}
+	arts := res.Articles
+	if len(arts) < 6 {
+		t.Fatalf("got %d example articles, want at least 6", len(arts))
+	}
+	sources := map[string]bool{}
+	for _, a := range arts {
+		if a.Title == "" || a.Published.IsZero() || a.Summary == "" || a.Body == "" {
+			t.Errorf("incomplete example %q: %+v", a.URL, a)
+		}
+		if a.Published.Year() != 2026 {
+			t.Errorf("%q published %v, want a date in 2026", a.Title, a.Published)
+		}
+		sources[a.Source] = true
+	}
+	if len(sources) < 3 {
+		t.Errorf("examples name %d publications, want several: %v", len(sources), sources)
 	}
 }

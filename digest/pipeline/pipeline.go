@@ -13,6 +13,7 @@ import (
 
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/digest/collect"
+	"github.com/digest-newsletter/digest/digest/collect/feedparse"
 	"github.com/digest-newsletter/digest/digest/stories"
 	"github.com/digest-newsletter/digest/internal/config"
 )
@@ -50,8 +51,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
 	}
 	res := collect.Collect(ctx, sources, collect.Options{
 		Concurrency:  cfg.Collect.Concurrency,
+		PerHost:      cfg.Collect.PerHost,
+		MaxItems:     cfg.Collect.MaxItems,
 		UserAgent:    cfg.Collect.UserAgent,
 		SummaryChars: cfg.Newsletter.SummaryChars,
+		TextBytes:    textBytes(cfg.Stories),
 		HTTPClient:   o.HTTPClient,
 		State:        o.State,
 		Logger:       log,
@@ -71,7 +75,29 @@ func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
 	articles := digest.Select(res.Articles, digest.SelectOptions{From: o.From, To: o.To, Seen: o.Seen})
 	log.Info("collected", "articles", len(res.Articles), "selected", len(articles), "failed_sources", len(res.Errors))
 	Group(cfg, d, articles, o.To)
+	dropBodies(d)
 	return d
+}
+
+// textBytes is the text each article keeps: enough for what story
+// merging and clustering read (stories.cluster_body_words words at most),
+// at least collect's default.
+func textBytes(st config.Stories) int {
+	return max(feedparse.DefaultTextBytes, st.ClusterBodyWords*8)
+}
+
+// dropBodies lets the articles' text go once grouping is done: rendering
+// and the payload use titles and summaries only, and a send
+// holds the digest for as long as it runs.
+func dropBodies(d *digest.Digest) {
+	for i := range d.Top {
+		d.Top[i].Body = ""
+	}
+	for _, t := range d.Topics {
+		for i := range t.Articles {
+			t.Articles[i].Body = ""
+		}
+	}
 }
 
 // Group fills d.Topics and d.Top from selected articles.

@@ -101,6 +101,14 @@ keywords = ["inflation", "port"]
 	if len(d.Errors) != 1 || d.Errors[0].Source != "Broken feed" {
 		t.Fatalf("errors %+v: want the broken feed reported by name", d.Errors)
 	}
+	// Grouping is done: the digest keeps no article text for the send.
+	for _, tp := range append(d.Topics, digest.Topic{Articles: d.Top}) {
+		for _, a := range tp.Articles {
+			if a.Body != "" {
+				t.Errorf("%q still holds its text after grouping", a.Title)
+			}
+		}
+	}
 }
 
 // TestStoriesOptions: the [stories] keys reach stories.Options, sources

@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/digest-newsletter/digest/digest"
 )
@@ -153,46 +151,17 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 	for i, s := range sample {
 		sv[i] = vecs[s]
 	}
+	// The sample uses a fraction of the terms: numbered on their own,
+	// its centroids are that much smaller. Renumbering keeps the terms'
+	// order, so every sum runs as before and the results are the same.
+	sv, full := renumber(sv)
+	dim := len(full)
 
-	// Every (k, restart) run is seeded by its own numbers, so running them
-	// side by side gives the same results as running them in turn.
-	type job struct{ k, r int }
-	var jobs []job
-	for k := minK; k <= maxK; k++ {
-		for r := range o.Restarts {
-			jobs = append(jobs, job{k, r})
-		}
-	}
-	results := make([]*kmResult, len(jobs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range max(1, min(workers, len(jobs))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				x := int(next.Add(1)) - 1
-				if x >= len(jobs) {
-					return
-				}
-				j := jobs[x]
-				rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(j.k)<<16|uint64(j.r)))
-				results[x] = kmeans(sv, vocab, j.k, initPlusPlus(sv, vocab, j.k, rng), o.Iterations, 1)
-			}
-		}()
-	}
-	wg.Wait()
-
-	sil := newSilhouette(sv, min(len(sv), silhouetteSample), vocab)
+	bestOfK := candidates(sv, dim, minK, maxK, o, workers)
+	sil := newSilhouette(sv, min(len(sv), silhouetteSample), dim)
 	var best *kmResult
 	bestScore := math.Inf(-1)
-	for x := 0; x < len(results); x += o.Restarts {
-		r := results[x]
-		for _, y := range results[x+1 : x+o.Restarts] {
-			if y.objective > r.objective {
-				r = y
-			}
-		}
+	for _, r := range bestOfK {
 		if s := sil.score(r.assign, r.k); s > bestScore {
 			best, bestScore = r, s
 		}
@@ -204,5 +173,12 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 		}
 		return assign
 	}
-	return kmeans(vecs, vocab, best.k, best.cent, o.Iterations, workers).assign
+	// Back to every term: the rows of terms the sample lacks stay zero,
+	// as they were.
+	k := best.k
+	cent := make([]float32, vocab*k)
+	for t, ft := range full {
+		copy(cent[int(ft)*k:int(ft)*k+k], best.cent[t*k:t*k+k])
+	}
+	return kmeans(vecs, vocab, k, cent, o.Iterations, workers).assign
 }

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/digest"
-	"github.com/digest-newsletter/digest/digest/collect"
-	"github.com/digest-newsletter/digest/internal/config"
+	"github.com/digest-newsletter/digest/digest/collect/feedparse"
 )
 
 // labelWords splits "Premier League · Arsenal" into its words.
@@ -37,7 +36,10 @@ func TestLabelsRealFeeds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _ := collect.ParseFeed(data, "file://"+f, config.Source{Name: filepath.Base(f)}, collect.Options{Now: func() time.Time { return now }})
+		got, _ := feedparse.Parse(data, "file://"+f, feedparse.Options{Now: now})
+		for i := range got {
+			got[i].Source, got[i].SourceName = filepath.Base(f), filepath.Base(f)
+		}
 		arts = append(arts, got...)
 	}
 	if len(arts) < 300 {

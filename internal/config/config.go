@@ -83,6 +83,7 @@ type Source struct {
 	Weight   float64       `toml:"weight"`
 	Timeout  time.Duration `toml:"timeout"`
 	MaxBytes int64         `toml:"max_bytes"`
+	MaxItems int           `toml:"max_items"`
 }
 
 // TopicRule claims articles for a named topic.
@@ -99,6 +100,8 @@ type Collect struct {
 	Timeout     time.Duration `toml:"timeout"`
 	MaxBytes    int64         `toml:"max_bytes"`
 	UserAgent   string        `toml:"user_agent"`
+	PerHost     int           `toml:"per_host"`
+	MaxItems    int           `toml:"max_items"`
 }
 
 // Stories tunes story merging, automatic topics and ranking.

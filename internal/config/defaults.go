@@ -8,7 +8,9 @@ const (
 	DefaultLateArrival      = 48 * time.Hour
 	DefaultMaxPerTopic      = 10
 	DefaultSummaryChars     = 280
-	DefaultCollectWorkers   = 16
+	DefaultCollectWorkers   = 48
+	DefaultCollectPerHost   = 4
+	DefaultMaxItems         = 200
 	DefaultSourceTimeout    = 20 * time.Second
 	DefaultMaxBytes         = 10 << 20
 	DefaultMaxHTMLBytes     = 100 * 1024
@@ -60,6 +62,8 @@ func (c *Config) applyDefaults() {
 		col.MaxBytes = DefaultMaxBytes
 	}
 	setStr(&col.UserAgent, "digest/1 (+https://github.com/digest-newsletter/digest)")
+	setInt(&col.PerHost, DefaultCollectPerHost)
+	setInt(&col.MaxItems, DefaultMaxItems)
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Weight == 0 {
@@ -69,6 +73,7 @@ func (c *Config) applyDefaults() {
 		if s.MaxBytes == 0 {
 			s.MaxBytes = col.MaxBytes
 		}
+		setInt(&s.MaxItems, col.MaxItems)
 	}
 
 	// [stories] zero values mean the stories package's defaults, which

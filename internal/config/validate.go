@@ -140,6 +140,9 @@ func (c *Config) checkSources(bad problemf) {
 		if s.Weight < 0 {
 			bad(key+".weight", "must not be negative")
 		}
+		if s.MaxItems < 0 {
+			bad(key+".max_items", "must not be negative")
+		}
 	}
 }
 
@@ -162,6 +165,12 @@ func (c *Config) checkTopics(bad problemf) {
 func (c *Config) checkCollect(bad problemf) {
 	if c.Collect.Concurrency < 1 {
 		bad("collect.concurrency", "must be at least 1")
+	}
+	if c.Collect.PerHost < 1 {
+		bad("collect.per_host", "must be at least 1")
+	}
+	if c.Collect.MaxItems < 1 {
+		bad("collect.max_items", "must be at least 1")
 	}
 }
 

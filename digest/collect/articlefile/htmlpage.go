@@ -1,4 +1,4 @@
-package collect
+package articlefile
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/collect/feedparse"
+	"github.com/digest-newsletter/digest/digest/collect/htmltext"
 )
 
 // articleTypes are the schema.org types whose JSON-LD describes the page's
@@ -19,12 +21,34 @@ var articleTypes = map[string]bool{
 
 // parseHTMLPage reads a saved article page: metadata from JSON-LD,
 // OpenGraph and <meta>, text from <article>, else <main>, else <body>.
-func parseHTMLPage(data []byte) (digest.Article, error) {
-	var a digest.Article
+func parseHTMLPage(data []byte, textBytes int) (digest.Article, error) {
 	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(data))
 	if err != nil {
-		return a, err
+		return digest.Article{}, err
 	}
+	a := pageMeta(doc)
+	doc.Find("script, style, noscript, template, svg, nav, form, iframe").Remove()
+	root := doc.Find("article").First()
+	if root.Length() == 0 {
+		root = doc.Find("main, [role=main]").First()
+	}
+	if root.Length() == 0 {
+		root = doc.Find("body").First()
+	}
+	// Page chrome inside the chosen root is not the story.
+	root.Find("header, footer, aside, figure figcaption, .share, .related").Remove()
+	h, _ := root.Html()
+	a.Body = htmltext.Convert(h, textBytes).Text
+	if a.Title != "" {
+		a.Body = strings.TrimSpace(strings.TrimPrefix(a.Body, a.Title))
+	}
+	return a, nil
+}
+
+// pageMeta reads what a page says about its article: JSON-LD first where
+// it is the better source, OpenGraph and <meta>, then the page itself.
+func pageMeta(doc *goquery.Document) digest.Article {
+	var a digest.Article
 	meta := func(keys ...string) string {
 		for _, k := range keys {
 			var v string
@@ -44,7 +68,7 @@ func parseHTMLPage(data []byte) (digest.Article, error) {
 	}
 	ld := jsonLDArticle(doc)
 
-	a.Title = cleanTitle(firstNonEmpty(
+	a.Title = htmltext.Line(firstNonEmpty(
 		meta("og:title", "twitter:title"),
 		ldString(ld, "headline"), ldString(ld, "name"),
 		doc.Find("article h1, main h1, h1").First().Text(),
@@ -62,22 +86,22 @@ func parseHTMLPage(data []byte) (digest.Article, error) {
 			a.Published = t
 		}
 	}
-	a.Author = cleanTitle(firstNonEmpty(
+	a.Author = htmltext.Line(firstNonEmpty(
 		meta("author", "article:author", "dc.creator", "byl"),
 		ldPeople(ld["author"]),
 		doc.Find("[rel=author]").First().Text(),
 	))
 	a.Author = strings.TrimSpace(strings.TrimPrefix(a.Author, "By "))
-	a.Source = cleanTitle(firstNonEmpty(meta("og:site_name", "application-name"), ldPeople(ld["publisher"])))
+	a.Source = htmltext.Line(firstNonEmpty(meta("og:site_name", "application-name"), ldPeople(ld["publisher"])))
 	a.URL = strings.TrimSpace(firstNonEmpty(
 		doc.Find("link[rel=canonical]").First().AttrOr("href", ""),
 		meta("og:url"),
 		ldString(ld, "url"),
 	))
-	if !isHTTPURL(a.URL) {
+	if !feedparse.IsHTTPURL(a.URL) {
 		a.URL = ""
 	}
-	a.Summary = htmlToText(firstNonEmpty(meta("description", "og:description", "twitter:description"), ldString(ld, "description")), false)
+	a.Summary = htmltext.Line(firstNonEmpty(meta("description", "og:description", "twitter:description"), ldString(ld, "description")))
 	a.ImageURL = firstNonEmpty(meta("og:image", "twitter:image"), ldImage(ld["image"]))
 
 	var cats []string
@@ -89,24 +113,8 @@ func parseHTMLPage(data []byte) (digest.Article, error) {
 	if len(cats) == 0 {
 		cats = append(cats, meta("keywords"))
 	}
-	a.Categories = cleanCategories(cats)
-
-	doc.Find("script, style, noscript, template, svg, nav, form, iframe").Remove()
-	root := doc.Find("article").First()
-	if root.Length() == 0 {
-		root = doc.Find("main, [role=main]").First()
-	}
-	if root.Length() == 0 {
-		root = doc.Find("body").First()
-	}
-	// Page chrome inside the chosen root is not the story.
-	root.Find("header, footer, aside, figure figcaption, .share, .related").Remove()
-	h, _ := root.Html()
-	a.Body = htmlToText(h, true)
-	if a.Title != "" {
-		a.Body = strings.TrimSpace(strings.TrimPrefix(a.Body, a.Title))
-	}
-	return a, nil
+	a.Categories = feedparse.Categories(cats)
+	return a
 }
 
 func firstAttr(s *goquery.Selection, names ...string) string {

@@ -1,4 +1,4 @@
-package collect
+package articlefile
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/collect/htmltext"
 )
 
 // parseText reads a .txt article: a news page saved as text when it has
@@ -21,7 +22,7 @@ func parseText(data []byte) (digest.Article, error) {
 		return a, nil
 	}
 	var a digest.Article
-	a.Title = cleanTitle(lines[0])
+	a.Title = htmltext.Line(lines[0])
 	a.Body = strings.Join(lines[1:], "\n\n")
 	return a, nil
 }
@@ -85,8 +86,8 @@ func parseNewsPage(lines []string) (digest.Article, bool) {
 	if dateIdx == 3 && !looksLikeName(lines[0]) {
 		return a, false
 	}
-	a.Title = cleanTitle(title)
-	a.Source = cleanTitle(pub)
+	a.Title = htmltext.Line(title)
+	a.Source = htmltext.Line(pub)
 
 	rest := lines[dateIdx+1:]
 	if len(rest) > 0 && strings.HasPrefix(strings.ToLower(rest[0]), "image of ") {
@@ -104,13 +105,13 @@ func parseNewsPage(lines []string) (digest.Article, bool) {
 	for _, l := range rest[end:] {
 		low := strings.ToLower(l)
 		if strings.HasPrefix(low, "author ") && a.Author == "" {
-			a.Author = cleanTitle(l[len("author "):])
+			a.Author = htmltext.Line(l[len("author "):])
 		}
 	}
 	if a.Author == "" {
 		for _, l := range rest[end:] {
 			if strings.HasPrefix(strings.ToLower(l), "profile picture of ") {
-				a.Author = cleanTitle(l[len("profile picture of "):])
+				a.Author = htmltext.Line(l[len("profile picture of "):])
 				break
 			}
 		}
@@ -167,14 +168,14 @@ func isFooterLine(l string) bool {
 func dropRepeated(paras []string) []string {
 	last := map[string]int{}
 	for i, p := range paras {
-		last[collapseSpace(p)] = i
+		last[htmltext.Collapse(p)] = i
 	}
 	out := make([]string, 0, len(paras))
 	for i, p := range paras {
-		if last[collapseSpace(p)] > i {
+		if last[htmltext.Collapse(p)] > i {
 			continue
 		}
-		out = append(out, collapseSpace(p))
+		out = append(out, htmltext.Collapse(p))
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package collect
+package articlefile
 
 import (
 	"os"
@@ -9,11 +9,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/digest-newsletter/digest/digest"
-	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/testenv"
 )
 
-var folderSource = config.Source{Name: "Local notes", Path: "testdata/articles"}
+var folderOpts = Options{SourceName: "Local notes"}
 
 func parseTestFile(t *testing.T, name string, modTime time.Time) digest.Article {
 	t.Helper()
@@ -21,9 +20,11 @@ func parseTestFile(t *testing.T, name string, modTime time.Time) digest.Article 
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := ParseArticleFile(filepath.Join("testdata", "articles", name), data, modTime, folderSource, Options{SummaryChars: 120})
+	o := folderOpts
+	o.SummaryChars = 120
+	a, err := Parse(filepath.Join("testdata", "articles", name), data, modTime, o)
 	if err != nil {
-		t.Fatalf("ParseArticleFile(%s): %v", name, err)
+		t.Fatalf("Parse(%s): %v", name, err)
 	}
 	return a
 }
@@ -101,8 +102,8 @@ func TestParseArticleFile(t *testing.T) {
 			if a.Source != tt.source {
 				t.Errorf("Source = %q, want %q", a.Source, tt.source)
 			}
-			if a.SourceName != folderSource.Name {
-				t.Errorf("SourceName = %q, want %q", a.SourceName, folderSource.Name)
+			if a.SourceName != folderOpts.SourceName {
+				t.Errorf("SourceName = %q, want %q", a.SourceName, folderOpts.SourceName)
 			}
 			if a.Author != tt.author {
 				t.Errorf("Author = %q, want %q", a.Author, tt.author)
@@ -112,7 +113,7 @@ func TestParseArticleFile(t *testing.T) {
 			}
 			wantURL := tt.url
 			if wantURL == "" {
-				wantURL = fileURL(filepath.Join("testdata", "articles", tt.file))
+				wantURL = FileURL(filepath.Join("testdata", "articles", tt.file))
 				if !strings.HasPrefix(wantURL, "file:///") {
 					t.Errorf("file URL %q is not absolute", wantURL)
 				}
@@ -181,7 +182,7 @@ func TestNewsPageDates(t *testing.T) {
 		t.Run(tt.line, func(t *testing.T) {
 			page := "Economy\n\nHarbour tolls to rise next year\n\nCoast Gazette\n\n" + tt.line +
 				"\n\nThe harbour board voted on Monday to raise tolls.\n\nAuthor Lea Moen\n"
-			a, err := ParseArticleFile("x.txt", []byte(page), time.Now(), folderSource, Options{})
+			a, err := Parse("x.txt", []byte(page), time.Now(), folderOpts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +209,7 @@ func TestPlainTextNotNewsPage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := ParseArticleFile("n.txt", []byte(tt.text), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), folderSource, Options{})
+			a, err := Parse("n.txt", []byte(tt.text), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), folderOpts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +228,7 @@ func TestSeedNewsPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := ParseArticleFile(seed, data, time.Now(), folderSource, Options{})
+	a, err := Parse(seed, data, time.Now(), folderOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func TestParseArticleFileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseArticleFile(tt.name, []byte(tt.data), time.Now(), folderSource, Options{})
+			_, err := Parse(tt.name, []byte(tt.data), time.Now(), folderOpts)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
@@ -275,29 +276,28 @@ func TestParseArticleFileErrors(t *testing.T) {
 	}
 }
 
-func TestExampleArticles(t *testing.T) {
-	dir := filepath.Join("..", "..", "examples", "articles")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("examples not present: %v", err)
+// TestMarkdownToText: the syntax tree, not patterns, decides what is
+// markup; the cases here are ones the former regular expressions got
+// wrong.
+func TestMarkdownToText(t *testing.T) {
+	tests := []struct{ md, title, text string }{
+		{"# Title *here*\n\nBody text.", "Title here", "Body text."},
+		{"Intro first.\n\n# Later heading\n\nMore.", "Later heading", "Intro first.\n\nLater heading\n\nMore."},
+		{"Use snake_case_names and 2 * 3 * 4.", "", "Use snake_case_names and 2 * 3 * 4."},
+		{"See [the page](https://en.wikipedia.org/wiki/Foo_(bar)) now.", "", "See the page now."},
+		{"Ref [link][1] here.\n\n[1]: https://example.org", "", "Ref link here."},
+		{"![alt text](pic.png) Caption", "", "Caption"},
+		{"Title\n=====\n\n- one\n- two\n\n> quoted", "Title", "one\n\ntwo\n\nquoted"},
+		{"```go\nfmt.Println(1)\n```\n\nAfter `code` &amp; <b>bold</b>.", "", "fmt.Println(1)\n\nAfter code & bold."},
+		{"Visit <https://example.org/x>.", "", "Visit https://example.org/x."},
+		{"***", "", ""},
 	}
-	arts, errs := collectDir(t.Context(), config.Source{Name: "Local notes", Path: dir}, Options{})
-	if len(errs) > 0 {
-		t.Fatalf("errors: %v", errs)
-	}
-	if len(arts) < 6 {
-		t.Fatalf("got %d example articles, want at least 6", len(arts))
-	}
-	sources := map[string]bool{}
-	for _, a := range arts {
-		if a.Title == "" || a.Published.IsZero() || a.Summary == "" || a.Body == "" {
-			t.Errorf("incomplete example %q: %+v", a.URL, a)
-		}
-		if a.Published.Year() != 2026 {
-			t.Errorf("%q published %v, want a date in 2026", a.Title, a.Published)
-		}
-		sources[a.Source] = true
-	}
-	if len(sources) < 3 {
-		t.Errorf("examples name %d publications, want several: %v", len(sources), sources)
+	for _, tt := range tests {
+		t.Run(tt.md, func(t *testing.T) {
+			title, text := markdownToText(tt.md, 0)
+			if title != tt.title || text != tt.text {
+				t.Errorf("markdownToText(%q) = %q, %q; want %q, %q", tt.md, title, text, tt.title, tt.text)
+			}
+		})
 	}
 }

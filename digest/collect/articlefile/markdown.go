@@ -1,37 +1,41 @@
-package collect
+package articlefile
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/collect/feedparse"
+	"github.com/digest-newsletter/digest/digest/collect/htmltext"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
+	gmtext "github.com/yuin/goldmark/text"
 	"go.yaml.in/yaml/v3"
 )
 
 // parseMarkdown reads a Markdown article with optional TOML (+++) or YAML
 // (---) front matter.
-func parseMarkdown(data []byte) (digest.Article, error) {
+func parseMarkdown(data []byte, textBytes int) (digest.Article, error) {
 	var a digest.Article
 	fm, body, err := splitFrontMatter(data)
 	if err != nil {
 		return a, err
 	}
-	a.Title = cleanTitle(fmString(fm, "title"))
+	a.Title = htmltext.Line(fmString(fm, "title"))
 	if t, ok := fmTime(fm, "date", "published", "publishdate", "pubdate"); ok {
 		a.Published = t
 	}
 	a.URL = strings.TrimSpace(fmString(fm, "url", "link", "canonical"))
-	a.Author = cleanTitle(fmString(fm, "author", "authors"))
-	a.Source = cleanTitle(fmString(fm, "source", "publication"))
-	a.Summary = htmlToText(fmString(fm, "summary", "description"), false)
-	a.Categories = cleanCategories(fmList(fm, "categories", "topics", "tags"))
+	a.Author = htmltext.Line(fmString(fm, "author", "authors"))
+	a.Source = htmltext.Line(fmString(fm, "source", "publication"))
+	a.Summary = htmltext.Line(fmString(fm, "summary", "description"))
+	a.Categories = feedparse.Categories(fmList(fm, "categories", "topics", "tags"))
 	a.ImageURL = strings.TrimSpace(fmString(fm, "image"))
 	a.GUID = strings.TrimSpace(fmString(fm, "id", "guid"))
 
-	title, text := markdownToText(body)
+	title, text := markdownToText(body, textBytes)
 	if a.Title == "" {
 		a.Title = title
 	}
@@ -167,55 +171,86 @@ func fmTime(fm map[string]any, keys ...string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-var (
-	mdFence     = regexp.MustCompile("(?m)^\\s*(```|~~~).*$")
-	mdImage     = regexp.MustCompile(`!\[([^\]]*)\]\([^)]*\)`)
-	mdLink      = regexp.MustCompile(`\[([^\]]+)\]\([^)]*\)`)
-	mdRefLink   = regexp.MustCompile(`\[([^\]]+)\]\[[^\]]*\]`)
-	mdRefDef    = regexp.MustCompile(`(?m)^\s{0,3}\[[^\]]+\]:\s+\S+.*$`)
-	mdHeading   = regexp.MustCompile(`(?m)^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$`)
-	mdSetext    = regexp.MustCompile(`(?m)^\s{0,3}(=+|-+)\s*$`)
-	mdQuote     = regexp.MustCompile(`(?m)^\s{0,3}>\s?`)
-	mdList      = regexp.MustCompile(`(?m)^\s*(?:[-*+]|\d+[.)])\s+`)
-	mdRule      = regexp.MustCompile(`(?m)^\s{0,3}([-*_])(\s*[-*_]){2,}\s*$`)
-	mdEmphasis  = regexp.MustCompile(`(\*\*|__|\*|_|~~)([^*_~\n]+?)(\*\*|__|\*|_|~~)`)
-	mdCode      = regexp.MustCompile("`([^`]*)`")
-	mdAutolink  = regexp.MustCompile(`<(https?://[^>\s]+)>`)
-	mdFirstHead = regexp.MustCompile(`(?m)^\s{0,3}#\s+(.+?)\s*#*\s*$`)
-)
-
-// markdownToText strips the common Markdown syntax; it returns the first
-// level-one heading (a title when the front matter has none) and the text,
-// paragraphs separated by blank lines. A full Markdown renderer would be
-// overkill: the body is only used for grouping and summaries.
-func markdownToText(md string) (title, text string) {
-	if m := mdFirstHead.FindStringSubmatch(md); m != nil {
-		title = cleanTitle(stripInline(m[1]))
+// markdownToText walks the Markdown syntax tree (CommonMark, through
+// github.com/yuin/goldmark) and keeps its text: blocks become paragraphs,
+// links keep their text, images and their alt text go, inline and block
+// HTML is reduced to text like any other HTML. The first level-one
+// heading is returned as the title (used when the front matter has none)
+// and, when it opens the document, left out of the text.
+func markdownToText(md string, textBytes int) (title, text string) {
+	src := []byte(md)
+	doc := goldmark.New().Parser().Parse(gmtext.NewReader(src))
+	var b strings.Builder
+	block := func() {
+		if b.Len() > 0 {
+			b.WriteString("\n\n")
+		}
 	}
-	s := mdFence.ReplaceAllString(md, "")
-	s = mdRefDef.ReplaceAllString(s, "")
-	s = mdRule.ReplaceAllString(s, "")
-	s = mdSetext.ReplaceAllString(s, "")
-	s = mdHeading.ReplaceAllString(s, "$1\n")
-	s = mdQuote.ReplaceAllString(s, "")
-	s = mdList.ReplaceAllString(s, "")
-	s = stripInline(s)
-	text = htmlToText(s, true)
-	if title != "" {
-		// The heading is the title, not the first paragraph of the body.
-		text = strings.TrimSpace(strings.TrimPrefix(text, title))
-	}
-	return title, text
+	first := true
+	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if !entering {
+			if n.Type() == ast.TypeBlock {
+				block()
+			}
+			return ast.WalkContinue, nil
+		}
+		switch n := n.(type) {
+		case *ast.Heading:
+			opens := first && n.Parent() == doc
+			if n.Level == 1 && title == "" {
+				title = htmltext.Line(inlineText(n, src))
+				if opens {
+					return ast.WalkSkipChildren, nil
+				}
+			}
+		case *ast.Text:
+			b.Write(n.Segment.Value(src))
+			if n.SoftLineBreak() || n.HardLineBreak() {
+				b.WriteByte('\n')
+			}
+		case *ast.String:
+			b.Write(n.Value)
+		case *ast.AutoLink:
+			b.Write(n.Label(src))
+		case *ast.Image:
+			return ast.WalkSkipChildren, nil
+		case *ast.RawHTML:
+			for i := 0; i < n.Segments.Len(); i++ {
+				seg := n.Segments.At(i)
+				b.Write(seg.Value(src))
+			}
+		case *ast.CodeBlock, *ast.FencedCodeBlock, *ast.HTMLBlock:
+			lines := n.Lines()
+			for i := 0; i < lines.Len(); i++ {
+				seg := lines.At(i)
+				b.Write(seg.Value(src))
+			}
+		}
+		if n.Type() == ast.TypeBlock && n.Kind() != ast.KindDocument {
+			first = false
+		}
+		return ast.WalkContinue, nil
+	})
+	// What is left may hold HTML and entities (Markdown allows both).
+	return title, htmltext.Convert(b.String(), textBytes).Text
 }
 
-func stripInline(s string) string {
-	s = mdImage.ReplaceAllString(s, "")
-	s = mdLink.ReplaceAllString(s, "$1")
-	s = mdRefLink.ReplaceAllString(s, "$1")
-	s = mdAutolink.ReplaceAllString(s, "$1")
-	s = mdCode.ReplaceAllString(s, "$1")
-	for i := 0; i < 2; i++ { // nested: **_word_**
-		s = mdEmphasis.ReplaceAllString(s, "$2")
-	}
-	return s
+// inlineText is the text of a heading, without its markup.
+func inlineText(n ast.Node, src []byte) string {
+	var b strings.Builder
+	_ = ast.Walk(n, func(c ast.Node, entering bool) (ast.WalkStatus, error) {
+		if !entering {
+			return ast.WalkContinue, nil
+		}
+		switch c := c.(type) {
+		case *ast.Text:
+			b.Write(c.Segment.Value(src))
+		case *ast.String:
+			b.Write(c.Value)
+		case *ast.Image:
+			return ast.WalkSkipChildren, nil
+		}
+		return ast.WalkContinue, nil
+	})
+	return b.String()
 }

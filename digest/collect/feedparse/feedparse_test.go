@@ -1,4 +1,4 @@
-package collect
+package feedparse
 
 import (
 	"os"
@@ -10,16 +10,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/digest-newsletter/digest/digest"
-	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/testenv"
 )
 
 var (
-	fixedNow   = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	testOpts   = Options{SummaryChars: 200, Now: func() time.Time { return fixedNow }}
-	feedSource = config.Source{Name: "Test feed"}
-	markup     = regexp.MustCompile(`<[a-zA-Z/!]`)
-	entity     = regexp.MustCompile(`&(#\d+|#x[0-9a-fA-F]+|[a-z]+);`)
+	fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	testOpts = Options{SourceName: "Test feed", SummaryChars: 200, Now: fixedNow}
+	markup   = regexp.MustCompile(`<[a-zA-Z/!]`)
+	entity   = regexp.MustCompile(`&(#\d+|#x[0-9a-fA-F]+|[a-z]+);`)
 )
 
 // checkArticles asserts what must hold for every article from any feed.
@@ -30,7 +28,7 @@ func checkArticles(t *testing.T, arts []digest.Article) {
 		if a.Title == "" || a.ID == "" {
 			t.Errorf("item %d: empty title or ID: %+v", i, a)
 		}
-		if a.SourceName != feedSource.Name || a.Source == "" {
+		if a.SourceName != testOpts.SourceName || a.Source == "" {
 			t.Errorf("item %d: Source %q SourceName %q", i, a.Source, a.SourceName)
 		}
 		for _, s := range []string{a.Title, a.Summary, a.Body, a.Author} {
@@ -50,7 +48,7 @@ func checkArticles(t *testing.T, arts []digest.Article) {
 		if a.URL != "" && !strings.Contains(a.URL, "://") {
 			t.Errorf("item %d: URL %q not absolute", i, a.URL)
 		}
-		if a.ImageURL != "" && !isHTTPURL(a.ImageURL) {
+		if a.ImageURL != "" && !IsHTTPURL(a.ImageURL) {
 			t.Errorf("item %d: image %q is not http(s)", i, a.ImageURL)
 		}
 		if a.Published.IsZero() {
@@ -122,7 +120,7 @@ func TestParseFeedFixtures(t *testing.T) {
 		{file: "rss2-macworld-no-guids-no-declaration.xml", items: 30, check: func(t *testing.T, arts []digest.Article) {
 			seen := map[string]bool{}
 			for _, a := range arts {
-				if a.GUID != "" || a.ID != canonicalURL(a.URL) || strings.Contains(a.ID, "#") {
+				if a.GUID != "" || a.ID != digest.CanonicalURL(a.URL) || strings.Contains(a.ID, "#") {
 					t.Errorf("ID %q for URL %q, want the canonical URL", a.ID, a.URL)
 				}
 				if seen[a.ID] {
@@ -197,12 +195,14 @@ func TestParseFeedFixtures(t *testing.T) {
 			}
 		}},
 		{file: "illformed-jsonfeed-truncated-allthis.json", items: 2, errHas: "truncated JSON"},
-		{file: "illformed-unclosed-root.xml", items: 0, errHas: "truncated"},
+		// Only the final ">" is missing: closed, nothing lost, no error.
+		{file: "illformed-unclosed-root.xml", items: 0},
 		{file: "illformed-incomplete-cdata.xml", items: 0, errHas: "XML syntax error"},
 		{file: "illformed-bogus-encoding-name.xml", items: 0},
-		{file: "illformed-invalid-utf8-after-bom.xml", items: 0, errHas: "unexpected EOF"},
+		// A Latin-1 byte in UTF-8 and an unclosed root: both repaired.
+		{file: "illformed-invalid-utf8-after-bom.xml", items: 0},
 		{file: "jsonfeed-1.0-daringfireball.json", items: 48, check: func(t *testing.T, arts []digest.Article) {
-			if arts[0].Author != "John Gruber" || arts[0].Source != "Daring Fireball" {
+			if arts[0].Author != "John Gruber" || arts[0].Source != "Test feed" {
 				t.Errorf("author %q source %q", arts[0].Author, arts[0].Source)
 			}
 		}},
@@ -214,7 +214,7 @@ func TestParseFeedFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			arts, err := ParseFeed(readFeed(t, filepath.Join("testdata", "feeds", tt.file)), "https://example.org/feed.xml", feedSource, testOpts)
+			arts, err := Parse(readFeed(t, filepath.Join("testdata", "feeds", tt.file)), "https://example.org/feed.xml", testOpts)
 			if tt.errHas == "" && err != nil {
 				t.Fatalf("error: %v", err)
 			}
@@ -238,11 +238,11 @@ func TestParseFeedFixtures(t *testing.T) {
 // TestAtomRSSParity: the same blog as Atom and as RSS gives the same
 // articles.
 func TestAtomRSSParity(t *testing.T) {
-	atom, err := ParseFeed(readFeed(t, "testdata/feeds/atom-dustri-blog.xml"), "", feedSource, testOpts)
+	atom, err := Parse(readFeed(t, "testdata/feeds/atom-dustri-blog.xml"), "", testOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rss, err := ParseFeed(readFeed(t, "testdata/feeds/rss2-dustri-blog-same-as-atom.xml"), "", feedSource, testOpts)
+	rss, err := Parse(readFeed(t, "testdata/feeds/rss2-dustri-blog-same-as-atom.xml"), "", testOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestParseFeedSynthetic(t *testing.T) {
 				if a.ImageURL != "https://i.ytimg.example/1.jpg" {
 					t.Errorf("image %q", a.ImageURL)
 				}
-				if a.Source != "Channel" || a.Published.Year() != 2023 {
+				if a.Source != "Test feed" || a.Published.Year() != 2023 {
 					t.Errorf("source %q published %v", a.Source, a.Published)
 				}
 			}},
@@ -334,7 +334,7 @@ func TestParseFeedSynthetic(t *testing.T) {
 		{"no feed title uses source name; javascript link dropped", `<rss version="2.0"><channel>
 <item><title>T</title><link>javascript:alert(1)</link><category>Sport</category><category>sport</category></item></channel></rss>`,
 			"", func(t *testing.T, a digest.Article) {
-				if a.Source != feedSource.Name || a.URL != "" {
+				if a.Source != testOpts.SourceName || a.URL != "" {
 					t.Errorf("source %q URL %q", a.Source, a.URL)
 				}
 				if len(a.Categories) != 1 || a.Categories[0] != "Sport" {
@@ -350,7 +350,7 @@ func TestParseFeedSynthetic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			arts, err := ParseFeed([]byte(tt.doc), tt.url, feedSource, testOpts)
+			arts, err := Parse([]byte(tt.doc), tt.url, testOpts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -419,13 +419,17 @@ func TestSharedFeeds(t *testing.T) {
 		"rss2-nodejs-vulns-snapshot1.xml":              {1, nil},
 		"rss2-nodejs-vulns-snapshot2-item-updated.xml": {1, nil},
 	}
-	ok, failed := 0, 0
+	ok := 0
+	var failed []string
 	for _, f := range files {
 		name := filepath.Base(f)
+		if name == "SOURCES.md" {
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
-			arts, err := ParseFeed(readFeed(t, f), "https://example.org/feed", feedSource, testOpts)
+			arts, err := Parse(readFeed(t, f), "https://example.org/feed", testOpts)
 			if err != nil {
-				failed++
+				failed = append(failed, name+": "+err.Error())
 				if !strings.HasPrefix(name, "illformed-") {
 					t.Errorf("well-formed feed failed: %v", err)
 				}
@@ -446,33 +450,11 @@ func TestSharedFeeds(t *testing.T) {
 			}
 		})
 	}
-	// gofeed alone reads 34 of the 40; recovery must do better.
-	if ok < 36 {
-		t.Errorf("%d feeds parsed cleanly, %d failed; want at least 36 clean", ok, failed)
+	// gofeed alone reads 34 of the 40; recovery must do better. The two
+	// left are cut off mid-document: their complete items are kept and
+	// they are reported by name.
+	if ok < 38 {
+		t.Errorf("%d feeds parsed cleanly; want at least 38; failed:\n%s", ok, strings.Join(failed, "\n"))
 	}
-}
-
-func TestSummary(t *testing.T) {
-	tests := []struct {
-		in   string
-		max  int
-		want string
-	}{
-		{"<p>Hello <b>world</b></p><p>Again</p>", 0, "Hello world Again"},
-		{"Fish &amp;amp; chips", 0, "Fish & chips"},
-		{"<script>alert(1)</script>Safe", 0, "Safe"},
-		{"one two three four five", 13, "one two…"},
-		{"one two three", 13, "one two three"},
-		{"abcdefghijklmnop", 5, "abcd…"},
-		{"Ünïcödé wörds hére", 10, "Ünïcödé…"},
-		{"a\u00a0\u00a0b\n\tc", 0, "a b c"},
-		{"x &lt;b&gt;y", 0, "x y"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			if got := Summary(tt.in, tt.max); got != tt.want {
-				t.Errorf("Summary(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
-			}
-		})
-	}
+	t.Logf("%d of %d parsed cleanly; reported: %q", ok, ok+len(failed), failed)
 }

@@ -1,0 +1,78 @@
+package stories
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// candidates clusters the sample for every k in [minK,maxK], Restarts
+// times each. Every (k, restart) run is seeded by its own numbers, so
+// running them side by side gives the same results as running them in
+// turn. Of the restarts of one k only the best is kept (the first on a
+// tie, as if they had run in turn).
+func candidates(sv []svec, dim, minK, maxK int, o Options, workers int) []*kmResult {
+	type job struct{ k, r int }
+	var jobs []job
+	for k := minK; k <= maxK; k++ {
+		for r := range o.Restarts {
+			jobs = append(jobs, job{k, r})
+		}
+	}
+	best := make([]*kmResult, maxK-minK+1)
+	run := make([]int, maxK-minK+1)
+	var mu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, len(jobs))) {
+		wg.Go(func() {
+			for {
+				x := int(next.Add(1)) - 1
+				if x >= len(jobs) {
+					return
+				}
+				j := jobs[x]
+				rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(j.k)<<16|uint64(j.r)))
+				r := kmeans(sv, dim, j.k, initPlusPlus(sv, dim, j.k, rng), o.Iterations, 1)
+				mu.Lock()
+				b := j.k - minK
+				if best[b] == nil || r.objective > best[b].objective || r.objective == best[b].objective && j.r < run[b] {
+					best[b], run[b] = r, j.r
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return best
+}
+
+// renumber numbers the terms vecs use as 0..len(full)-1, in their order;
+// full[t] is the number term t had before.
+func renumber(vecs []svec) ([]svec, []int32) {
+	used := map[int32]bool{}
+	for _, v := range vecs {
+		for _, t := range v.idx {
+			used[t] = true
+		}
+	}
+	full := make([]int32, 0, len(used))
+	for t := range used {
+		full = append(full, t)
+	}
+	slices.Sort(full)
+	id := make(map[int32]int32, len(full))
+	for i, t := range full {
+		id[t] = int32(i)
+	}
+	out := make([]svec, len(vecs))
+	for i, v := range vecs {
+		idx := make([]int32, len(v.idx))
+		for k, t := range v.idx {
+			idx[k] = id[t]
+		}
+		out[i] = svec{idx: idx, val: v.val}
+	}
+	return out, full
+}
