@@ -6,8 +6,11 @@
 // daemon adds three things on top of it:
 //
 //   - a lease row in the store: of all daemons on one store only the holder
-//     schedules and sends; the others wait and take over when it goes away
-//     (released on a clean stop, or expired after lease_ttl);
+//     schedules; the others wait and take over when it goes away (released
+//     on a clean stop, or expired after lease_ttl). Sending does not rely on
+//     it: the delivery engine claims ledger rows, so a manual digest send
+//     beside the daemon, or a daemon that lost its lease mid-send, joins
+//     the same issue and nobody gets it twice;
 //   - each edition's last handled slot, persisted: a slot missed while no
 //     daemon ran is sent once on start if it is within the grace period,
 //     older ones are logged and skipped (the next issue's window covers
@@ -623,6 +626,9 @@ func (d *Daemon) send(ctx context.Context, e edition, slot time.Time) (delivery.
 	case sum.Empty:
 		log.Info("nothing new: no issue sent")
 		info.Outcome = "empty"
+	case sum.SentByOther:
+		log.Info("another sender sent this window's issue", "issue", sum.Issue)
+		info.Outcome = "already_sent"
 	default:
 		info.Outcome = "sent"
 		if sum.Resumed {

@@ -185,8 +185,12 @@ func sendWithDigest(ctx context.Context, cfg *config.Config, st *store.DB, srv *
 		panic(err)
 	}
 	tokens, _ := subscribers.NewTokens([]byte("bench-secret-0123456789"), nil)
+	nl := cfg.Newsletter
 	s := delivery.New(delivery.Options{
-		Config: cfg, Store: st, Mailer: m, Renderer: r, Tokens: tokens, Logger: log,
+		Editions:   []delivery.Edition{{Name: cfg.Editions[0].Name, SkipEmpty: cfg.Editions[0].SkipEmpty()}},
+		Newsletter: delivery.Newsletter{From: nl.From, BaseURL: nl.BaseURL, ListID: delivery.ListID(nl.Title, nl.From, nl.ListID)},
+		Window:     nl.Window, Concurrency: cfg.SMTP.Concurrency, MarkBatch: cfg.Delivery.MarkBatch,
+		Store: st, Mailer: m, Renderer: r, Tokens: tokens, Logger: log,
 		Build: func(ctx context.Context, from, to time.Time, seen func(string) bool) (*digest.Digest, error) {
 			return pipeline.Build(ctx, cfg, pipeline.Options{From: from, To: to}), nil
 		},

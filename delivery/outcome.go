@@ -1,0 +1,211 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/mailer"
+)
+
+// PausedError is the breaker's verdict: Count recipients in a row failed
+// with the same reply, so the relay (or our setup), not the recipients, is
+// at fault. The issue pauses with the rest pending; nobody is bounced; a
+// later send (after the fix) delivers the rest.
+type PausedError struct {
+	Issue int64
+	Count int
+	Reply string
+}
+
+func (e *PausedError) Error() string {
+	return fmt.Sprintf("delivery: issue %d paused: %d recipients in a row failed with %q; the server refuses everyone, so nobody was marked bounced. Fix the relay or the sender settings and run digest send again to send the rest",
+		e.Issue, e.Count, e.Reply)
+}
+
+// outcome turns a mailer result into the marks to commit now (a failure
+// may be held back, and a success may release held ones) and updates the
+// summary.
+func (p *pass) outcome(ctx context.Context, r mailer.Result) []store.Mark {
+	p.mu.Lock()
+	rc := p.inflight[r.ID]
+	delete(p.inflight, r.ID)
+	p.mu.Unlock()
+	m := store.Mark{DeliveryID: r.ID, Attempts: rc.attempts + r.Attempts, At: p.s.o.Now()}
+	var se *mailer.SendError
+	isSE := errors.As(r.Err, &se)
+	switch {
+	case r.Err == nil:
+		m.Status = store.DeliverySent
+		p.count(m.Status)
+		return append(p.settleHeld(ctx, p.breaker.success()), m)
+	case r.Attempts == 0 && (errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)):
+		// Never handed to the server: the row stays as it was, and the
+		// claim goes back when the pass ends.
+		return nil
+	}
+	key, reply := failureKey(se, r.Err)
+	f := failure{mark: m, rc: rc, err: r.Err, permanent: isSE && !se.Temporary}
+	wasTripped := p.breaker.tripped
+	release, hold, left := p.breaker.failure(key, f)
+	marks := p.settleHeld(ctx, release)
+	switch {
+	case p.breaker.tripped && !wasTripped:
+		for _, h := range left {
+			marks = append(marks, p.pausedMark(h))
+		}
+		if !hold {
+			marks = append(marks, p.pausedMark(f))
+		}
+		p.s.log.Error("breaker: recipients in a row failed the same way: pausing the issue", "issue", p.issue.ID, "count", p.breaker.count, "reply", reply)
+		p.stop(&PausedError{Issue: p.issue.ID, Count: p.breaker.count, Reply: reply})
+	case p.breaker.tripped && key == p.breaker.key:
+		marks = append(marks, p.pausedMark(f))
+	case !hold:
+		marks = append(marks, p.settle(ctx, f))
+	}
+	return marks
+}
+
+// failure is one recipient's failed delivery, before it is marked.
+type failure struct {
+	mark      store.Mark
+	rc        recipient
+	err       error
+	permanent bool
+}
+
+// settle decides a failure's mark, recording a bounce when the reply
+// blames the recipient.
+func (p *pass) settle(ctx context.Context, f failure) store.Mark {
+	m := f.mark
+	var se *mailer.SendError
+	switch {
+	case errors.As(f.err, &se) && se.Ambiguous:
+		// The connection died after the end of DATA, before the reply: the
+		// server may or may not have the message. Marking it sent would
+		// lose the recipient if it does not; send again, same Message-ID.
+		m.Status, m.Error = store.DeliveryFailedTemp, "outcome unknown, will be sent again: "+f.err.Error()
+		p.s.log.Warn("delivery outcome unknown: will be sent again (a copy is better than a loss)", "email", f.rc.email, "error", f.err)
+	case !f.permanent:
+		m.Status, m.Error = store.DeliveryFailedTemp, f.err.Error()
+		p.s.log.Warn("temporary failure: left for the next run", "email", f.rc.email, "error", f.err)
+	default:
+		m.Status, m.Error = store.DeliveryFailedPerm, f.err.Error()
+		counts, hard := mailer.AgainstRecipient(f.err)
+		bounced := false
+		if counts {
+			var err error
+			bounced, err = p.s.o.Store.RecordBounce(context.WithoutCancel(ctx), f.rc.subscriberID, hard, f.err.Error(),
+				p.s.o.BounceAfter, p.s.o.SoftBounceAfter, m.At)
+			if err != nil {
+				p.s.log.Error("recording bounce", "email", f.rc.email, "error", err)
+			}
+		}
+		p.s.log.Warn("permanent failure", "email", f.rc.email, "error", f.err, "blames_recipient", counts, "bounced", bounced)
+	}
+	p.count(m.Status)
+	return m
+}
+
+func (p *pass) settleHeld(ctx context.Context, fs []failure) []store.Mark {
+	marks := make([]store.Mark, 0, len(fs))
+	for _, f := range fs {
+		marks = append(marks, p.settle(ctx, f))
+	}
+	return marks
+}
+
+// pausedMark leaves a failure of the breaker's streak open, blaming no one.
+func (p *pass) pausedMark(f failure) store.Mark {
+	m := f.mark
+	m.Status, m.Error = store.DeliveryFailedTemp, "paused by the breaker: "+f.err.Error()
+	p.count(m.Status)
+	return m
+}
+
+// finishStreak settles the failures still held when the pass ends without
+// the breaker tripping.
+func (p *pass) finishStreak(ctx context.Context) {
+	if p.breaker.tripped {
+		return
+	}
+	p.commit(ctx, p.settleHeld(ctx, p.breaker.success()))
+}
+
+func (p *pass) count(status string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch status {
+	case store.DeliverySent:
+		p.sum.Sent++
+	case store.DeliveryFailedPerm:
+		p.sum.FailedPermanent++
+	case store.DeliveryFailedTemp:
+		p.sum.FailedTemporary++
+	}
+}
+
+// failureKey is what "failing the same way" compares: the SMTP step, the
+// reply code and the enhanced code (the text names the recipient), or for
+// no reply the step alone (connection refused, timeouts). reply is what the
+// operator is told.
+func failureKey(se *mailer.SendError, err error) (key, reply string) {
+	if se == nil {
+		return err.Error(), err.Error()
+	}
+	if se.Code == 0 {
+		return se.Op, se.Error()
+	}
+	reply = fmt.Sprintf("%d %s %s", se.Code, se.Enhanced, se.Reply)
+	if se.Enhanced == "" {
+		reply = fmt.Sprintf("%d %s", se.Code, se.Reply)
+	}
+	return fmt.Sprintf("%s %d %s", se.Op, se.Code, se.Enhanced), reply
+}
+
+// breaker counts recipients failing the same way in a row. Permanent
+// failures of the current run are held back (neither marked failed nor
+// bounced) until another outcome breaks the run: if it reaches the limit
+// first, the relay is at fault and they stay open, bouncing nobody.
+// Temporary failures are marked at once (they bounce nobody anyway) but
+// count toward the run. Only the collecting goroutine uses it.
+type breaker struct {
+	limit   int
+	key     string
+	count   int
+	held    []failure
+	tripped bool
+}
+
+// success breaks the run and returns the held failures to settle.
+func (b *breaker) success() []failure {
+	held := b.held
+	b.key, b.count, b.held = "", 0, nil
+	return held
+}
+
+// failure counts f. It returns held failures to settle now (the run was
+// broken by a different failure), whether f itself is held, and, when this
+// failure trips the breaker, the held failures to leave open (f among them
+// when it is held).
+func (b *breaker) failure(key string, f failure) (release []failure, hold bool, left []failure) {
+	if b.tripped {
+		return nil, false, nil
+	}
+	if key != b.key {
+		release = b.success()
+		b.key = key
+	}
+	b.count++
+	if f.permanent {
+		b.held = append(b.held, f)
+		hold = true
+	}
+	if b.count >= b.limit {
+		b.tripped = true
+		left, b.held = b.held, nil
+	}
+	return release, hold, left
+}
