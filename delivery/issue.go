@@ -50,7 +50,7 @@ func (s *Sender) issue(ctx context.Context, ed Edition, so SendOptions, sum *Sum
 			return nil, err
 		}
 		if found {
-			s.log.Info("joining the unfinished issue", "issue", open.ID, "edition", ed.Name)
+			s.log.Info("resuming the unfinished issue (left by an earlier run, or another sender is on it: joining)", "issue", open.ID, "edition", ed.Name)
 			return join(open, sum)
 		}
 	}

@@ -50,6 +50,7 @@ type pass struct {
 	inflight map[int64]recipient
 	breaker  breaker
 	markErr  error
+	handed   uint64 // messages handed to the mailer so far
 }
 
 // deliver sends the open rows this sender can claim, and waits for
@@ -207,6 +208,8 @@ func (p *pass) hand(ctx context.Context, jobs chan<- mailer.Job, rc recipient) b
 		return false
 	}
 	p.mu.Lock()
+	p.handed++
+	rc.seq = p.handed
 	p.inflight[rc.deliveryID] = rc
 	p.mu.Unlock()
 	select {

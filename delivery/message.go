@@ -18,7 +18,8 @@ type recipient struct {
 	subscriberID int64
 	email, name  string
 	topics       []string
-	attempts     int // SMTP attempts recorded before this send
+	attempts     int    // SMTP attempts recorded before this send
+	seq          uint64 // hand-out order in this pass (the breaker's clock)
 }
 
 // message builds one recipient's email.

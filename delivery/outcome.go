@@ -39,7 +39,7 @@ func (p *pass) outcome(ctx context.Context, r mailer.Result) []store.Mark {
 	case r.Err == nil:
 		m.Status = store.DeliverySent
 		p.count(m.Status)
-		return append(p.settleHeld(ctx, p.breaker.success()), m)
+		return append(p.settleHeld(ctx, p.breaker.success(rc.seq)), m)
 	case r.Attempts == 0 && (errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)):
 		// Never handed to the server: the row stays as it was, and the
 		// claim goes back when the pass ends.
@@ -48,7 +48,7 @@ func (p *pass) outcome(ctx context.Context, r mailer.Result) []store.Mark {
 	key, reply := failureKey(se, r.Err)
 	f := failure{mark: m, rc: rc, err: r.Err, permanent: isSE && !se.Temporary}
 	wasTripped := p.breaker.tripped
-	release, hold, left := p.breaker.failure(key, f)
+	release, hold, left := p.breaker.failure(key, rc.seq, f)
 	marks := p.settleHeld(ctx, release)
 	switch {
 	case p.breaker.tripped && !wasTripped:
@@ -131,7 +131,7 @@ func (p *pass) finishStreak(ctx context.Context) {
 	if p.breaker.tripped {
 		return
 	}
-	p.commit(ctx, p.settleHeld(ctx, p.breaker.success()))
+	p.commit(ctx, p.settleHeld(ctx, p.breaker.reset()))
 }
 
 func (p *pass) count(status string) {
@@ -167,37 +167,62 @@ func failureKey(se *mailer.SendError, err error) (key, reply string) {
 
 // breaker counts recipients failing the same way in a row. Permanent
 // failures of the current run are held back (neither marked failed nor
-// bounced) until another outcome breaks the run: if it reaches the limit
-// first, the relay is at fault and they stay open, bouncing nobody.
-// Temporary failures are marked at once (they bounce nobody anyway) but
-// count toward the run. Only the collecting goroutine uses it.
+// bounced) until the run is broken: if it reaches the limit first, the
+// relay is at fault and they stay open, bouncing nobody. Temporary failures
+// are marked at once (they bounce nobody anyway) but count toward a run of
+// their own kind.
+//
+// Results come back in the order they finish, not the order the messages
+// were handed out, so only evidence from after a run began breaks it: a
+// success, or a different permanent failure, of a message handed out after
+// the run's first failure. A different temporary failure (a dropped
+// connection among relay refusals) says nothing about the relay and leaves
+// the run alone. When in doubt the breaker trips, which pauses; breaking a
+// run wrongly would fail its recipients for good. Only the collecting
+// goroutine uses it.
 type breaker struct {
 	limit   int
 	key     string
+	first   uint64 // hand-out number of the run's earliest failure
 	count   int
 	held    []failure
 	tripped bool
 }
 
-// success breaks the run and returns the held failures to settle.
-func (b *breaker) success() []failure {
+// success records a delivered message handed out as number seq, and
+// returns the held failures to settle when it breaks the run.
+func (b *breaker) success(seq uint64) []failure {
+	if b.tripped || b.count > 0 && seq < b.first {
+		return nil // it began before the run: proves nothing about now
+	}
+	return b.reset()
+}
+
+// reset ends the run and returns its held failures to settle.
+func (b *breaker) reset() []failure {
 	held := b.held
-	b.key, b.count, b.held = "", 0, nil
+	b.key, b.first, b.count, b.held = "", 0, 0, nil
 	return held
 }
 
-// failure counts f. It returns held failures to settle now (the run was
-// broken by a different failure), whether f itself is held, and, when this
-// failure trips the breaker, the held failures to leave open (f among them
-// when it is held).
-func (b *breaker) failure(key string, f failure) (release []failure, hold bool, left []failure) {
+// failure counts f, the failure of message number seq. It returns held
+// failures to settle now (f broke their run), whether f itself is held,
+// and, when f trips the breaker, the held failures to leave open (f among
+// them when it is held).
+func (b *breaker) failure(key string, seq uint64, f failure) (release []failure, hold bool, left []failure) {
 	if b.tripped {
 		return nil, false, nil
 	}
-	if key != b.key {
-		release = b.success()
-		b.key = key
+	if b.count > 0 && key != b.key {
+		if !f.permanent || seq < b.first {
+			return nil, false, nil // neither counts nor breaks the run
+		}
+		release = b.reset()
 	}
+	if b.count == 0 {
+		b.key, b.first = key, seq
+	}
+	b.first = min(b.first, seq)
 	b.count++
 	if f.permanent {
 		b.held = append(b.held, f)

@@ -1,8 +1,9 @@
 // Package smtptest runs a real SMTP server (github.com/emersion/go-smtp) on
 // the loopback interface for tests. It records every accepted message and can
 // be told to answer with temporary or permanent errors, drop connections,
-// close a session after N messages, hold a message before accepting it, ask
-// for authentication or offer STARTTLS / implicit TLS.
+// hang without a reply, keep a message and drop its reply (the RFC 1047
+// duplicate window), close a session after N messages, hold a message before
+// accepting it, ask for authentication or offer STARTTLS / implicit TLS.
 //
 // Tests call Start, which closes the server on t.Cleanup. A process that is
 // not a test (a crash test driving the real binary) calls Listen and Close.
@@ -436,7 +437,13 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.dataTries[key]++
 		n := ss.s.dataTries[key]
 		ss.s.mu.Unlock()
-		if err := ss.hookResult(f(ss.from, to, n)); err != nil {
+		err := f(ss.from, to, n)
+		if errors.Is(err, ErrKeepAndDrop) {
+			ss.keep(data, to)
+			_ = ss.c.Conn().Close()
+			return ErrDrop
+		}
+		if err := ss.hookResult(err); err != nil {
 			return err
 		}
 	}
