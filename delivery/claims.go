@@ -6,11 +6,12 @@ import (
 	"time"
 )
 
-// claimLease keeps one pass's claims alive: it renews them every TTL/3,
-// and tells the pass to stop handing out messages once they could have
-// expired (renewals failing, or the process stopped for longer than the
-// TTL), since another sender may have taken its rows by then. Once lapsed
-// it stays lapsed: rows read before the lapse may be someone else's now.
+// claimLease keeps one pass's claims alive: it renews them every TTL/4,
+// and tells the pass to stop handing out messages once they come within
+// TTL/4 of expiring (three renewals in a row failed, or the process was
+// stopped for most of the TTL), since another sender may take its rows at
+// the expiry. Once lapsed it stays lapsed: rows read before the lapse may
+// be someone else's by now.
 type claimLease struct {
 	ttl    time.Duration
 	until  atomic.Int64 // unix ns: the earliest expiry among held claims; 0 before the first claim
@@ -28,7 +29,7 @@ func (l *claimLease) claimed(until time.Time) { l.until.CompareAndSwap(0, until.
 
 // margin is how long before the expiry the claims stop being trusted: a
 // message handed out just before must have time to be sent and marked.
-func (l *claimLease) margin() time.Duration { return l.ttl / 3 }
+func (l *claimLease) margin() time.Duration { return l.ttl / 4 }
 
 // valid reports whether the claims can still be acted on.
 func (l *claimLease) valid() bool {
@@ -43,11 +44,11 @@ func (l *claimLease) valid() bool {
 	return true
 }
 
-// keep renews the claims every TTL/3 until end is called, and calls lost
+// keep renews the claims every TTL/4 until end is called, and calls lost
 // when they lapse. The returned channel is closed when it has stopped.
 func (l *claimLease) keep(ctx context.Context, renew func(context.Context, time.Time) error, lost func()) <-chan struct{} {
 	stopped := make(chan struct{})
-	every := max(l.ttl/3, 10*time.Millisecond)
+	every := max(l.ttl/4, 10*time.Millisecond)
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(every)
@@ -65,8 +66,11 @@ func (l *claimLease) keep(ctx context.Context, renew func(context.Context, time.
 				lost()
 				return
 			}
+			// A slow renewal is fine as long as it lands before the lapse:
+			// rows another sender took after an expiry are not touched.
 			until := time.Now().Add(l.ttl)
-			rctx, cancel := context.WithTimeout(ctx, every)
+			lapse := time.Unix(0, l.until.Load()).Add(-l.margin())
+			rctx, cancel := context.WithDeadline(ctx, lapse)
 			err := renew(rctx, until)
 			cancel()
 			if err == nil && !l.lapsed.Load() {

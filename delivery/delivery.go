@@ -107,7 +107,7 @@ type Newsletter struct {
 // Defaults for the zero values of Options.
 const (
 	DefaultMarkBatch       = 64
-	DefaultClaimBatch      = 256
+	DefaultClaimBatch      = 128
 	DefaultClaimTTL        = 30 * time.Second
 	DefaultBreaker         = 20
 	DefaultBounceAfter     = 1

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,7 +180,8 @@ func (p *pass) feed(ctx context.Context, jobs chan<- mailer.Job) error {
 				}
 				continue
 			}
-			rc := recipient{deliveryID: dl.ID, subscriberID: dl.SubscriberID, email: dl.Email, name: dl.Name, topics: dl.Topics, attempts: dl.Attempts}
+			rc := recipient{deliveryID: dl.ID, subscriberID: dl.SubscriberID, email: dl.Email, name: dl.Name, topics: dl.Topics,
+				attempts: dl.Attempts, paused: strings.HasPrefix(dl.Error, pausedPrefix)}
 			if !p.hand(ctx, jobs, rc) {
 				return nil
 			}

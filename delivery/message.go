@@ -20,6 +20,7 @@ type recipient struct {
 	topics       []string
 	attempts     int    // SMTP attempts recorded before this send
 	seq          uint64 // hand-out order in this pass (the breaker's clock)
+	paused       bool   // an earlier run's breaker left this row open
 }
 
 // message builds one recipient's email.

@@ -48,7 +48,7 @@ func (p *pass) outcome(ctx context.Context, r mailer.Result) []store.Mark {
 	key, reply := failureKey(se, r.Err)
 	f := failure{mark: m, rc: rc, err: r.Err, permanent: isSE && !se.Temporary}
 	wasTripped := p.breaker.tripped
-	release, hold, left := p.breaker.failure(key, rc.seq, f)
+	release, hold, left := p.breaker.failure(key, reply, rc.seq, f)
 	marks := p.settleHeld(ctx, release)
 	switch {
 	case p.breaker.tripped && !wasTripped:
@@ -117,21 +117,55 @@ func (p *pass) settleHeld(ctx context.Context, fs []failure) []store.Mark {
 	return marks
 }
 
+// pausedPrefix starts the ledger error of a row the breaker left open.
+const pausedPrefix = "paused by the breaker: "
+
 // pausedMark leaves a failure of the breaker's streak open, blaming no one.
 func (p *pass) pausedMark(f failure) store.Mark {
 	m := f.mark
-	m.Status, m.Error = store.DeliveryFailedTemp, "paused by the breaker: "+f.err.Error()
+	m.Status, m.Error = store.DeliveryFailedTemp, pausedPrefix+f.err.Error()
 	p.count(m.Status)
 	return m
 }
 
 // finishStreak settles the failures still held when the pass ends without
-// the breaker tripping.
+// the breaker tripping. One case is left open instead: every recipient
+// this pass reached was refused the same way, for a reason that blames
+// none of them. Fewer than Breaker were left to try, so the breaker could
+// not trip, but nothing suggests the relay works: failing them for good
+// could lose the whole rest of the issue (a small list, or the tail of
+// one, behind a relay that just broke). A lone recipient refused alone is
+// given that benefit once: refused alone again, it fails for good, or one
+// refusing address would keep its edition's issue open for ever.
 func (p *pass) finishStreak(ctx context.Context) {
-	if p.breaker.tripped {
+	b := &p.breaker
+	if b.tripped {
 		return
 	}
-	p.commit(ctx, p.settleHeld(ctx, p.breaker.reset()))
+	lone := b.count < 2 && len(b.held) == 1 && b.held[0].rc.paused
+	if b.evidence || len(b.held) == 0 || lone || p.blamesRecipients(b.held) {
+		p.commit(ctx, p.settleHeld(ctx, b.reset()))
+		return
+	}
+	b.tripped = true
+	held := b.held
+	b.held = nil
+	marks := make([]store.Mark, 0, len(held))
+	for _, f := range held {
+		marks = append(marks, p.pausedMark(f))
+	}
+	p.commit(ctx, marks)
+	p.s.log.Error("every recipient this run reached was refused the same way: pausing the issue", "issue", p.issue.ID, "count", b.count, "reply", b.reply)
+	p.stop(&PausedError{Issue: p.issue.ID, Count: b.count, Reply: b.reply})
+}
+
+func (p *pass) blamesRecipients(fs []failure) bool {
+	for _, f := range fs {
+		if counts, _ := mailer.AgainstRecipient(f.err); counts {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *pass) count(status string) {
@@ -183,15 +217,20 @@ func failureKey(se *mailer.SendError, err error) (key, reply string) {
 type breaker struct {
 	limit   int
 	key     string
+	reply   string // the run's server reply, for the operator
 	first   uint64 // hand-out number of the run's earliest failure
 	count   int
 	held    []failure
 	tripped bool
+	// evidence: the pass saw an outcome other than the current run (a
+	// success, or a run broken by another permanent failure).
+	evidence bool
 }
 
 // success records a delivered message handed out as number seq, and
 // returns the held failures to settle when it breaks the run.
 func (b *breaker) success(seq uint64) []failure {
+	b.evidence = true
 	if b.tripped || b.count > 0 && seq < b.first {
 		return nil // it began before the run: proves nothing about now
 	}
@@ -201,7 +240,7 @@ func (b *breaker) success(seq uint64) []failure {
 // reset ends the run and returns its held failures to settle.
 func (b *breaker) reset() []failure {
 	held := b.held
-	b.key, b.first, b.count, b.held = "", 0, 0, nil
+	b.key, b.reply, b.first, b.count, b.held = "", "", 0, 0, nil
 	return held
 }
 
@@ -209,7 +248,7 @@ func (b *breaker) reset() []failure {
 // failures to settle now (f broke their run), whether f itself is held,
 // and, when f trips the breaker, the held failures to leave open (f among
 // them when it is held).
-func (b *breaker) failure(key string, seq uint64, f failure) (release []failure, hold bool, left []failure) {
+func (b *breaker) failure(key, reply string, seq uint64, f failure) (release []failure, hold bool, left []failure) {
 	if b.tripped {
 		return nil, false, nil
 	}
@@ -218,9 +257,10 @@ func (b *breaker) failure(key string, seq uint64, f failure) (release []failure,
 			return nil, false, nil // neither counts nor breaks the run
 		}
 		release = b.reset()
+		b.evidence = true
 	}
 	if b.count == 0 {
-		b.key, b.first = key, seq
+		b.key, b.reply, b.first = key, reply, seq
 	}
 	b.first = min(b.first, seq)
 	b.count++

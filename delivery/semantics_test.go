@@ -464,7 +464,7 @@ func TestBreakerRuns(t *testing.T) {
 	}
 	temp := failure{}
 	b := breaker{limit: 3}
-	if rel, hold, left := b.failure("rcpt 550 5.7.1", 5, perm(5)); rel != nil || !hold || left != nil {
+	if rel, hold, left := b.failure("rcpt 550 5.7.1", "", 5, perm(5)); rel != nil || !hold || left != nil {
 		t.Fatal("first failure should be held")
 	}
 	// A success handed out before the run began proves nothing.
@@ -472,11 +472,11 @@ func TestBreakerRuns(t *testing.T) {
 		t.Fatal("an older success broke the run")
 	}
 	// A different temporary failure neither counts nor breaks.
-	if rel, hold, _ := b.failure("dial", 7, temp); rel != nil || hold || b.count != 1 {
+	if rel, hold, _ := b.failure("dial", "", 7, temp); rel != nil || hold || b.count != 1 {
 		t.Fatal("a different temporary failure changed the run")
 	}
-	b.failure("rcpt 550 5.7.1", 6, perm(6))
-	_, _, left := b.failure("rcpt 550 5.7.1", 8, perm(8))
+	b.failure("rcpt 550 5.7.1", "", 6, perm(6))
+	_, _, left := b.failure("rcpt 550 5.7.1", "", 8, perm(8))
 	if !b.tripped || len(left) != 3 {
 		t.Fatalf("tripped %v with %d left open, want 3", b.tripped, len(left))
 	}
@@ -485,12 +485,58 @@ func TestBreakerRuns(t *testing.T) {
 	}
 
 	b = breaker{limit: 3}
-	b.failure("rcpt 550 5.7.1", 5, perm(5))
+	b.failure("rcpt 550 5.7.1", "", 5, perm(5))
 	if rel := b.success(6); len(rel) != 1 || b.count != 0 {
 		t.Fatal("a newer success should break the run and release its failure")
 	}
-	b.failure("rcpt 550 5.7.1", 7, perm(7))
-	if rel, hold, _ := b.failure("rcpt 550 5.1.1", 9, perm(9)); len(rel) != 1 || !hold || b.key != "rcpt 550 5.1.1" {
+	b.failure("rcpt 550 5.7.1", "", 7, perm(7))
+	if rel, hold, _ := b.failure("rcpt 550 5.1.1", "", 9, perm(9)); len(rel) != 1 || !hold || b.key != "rcpt 550 5.1.1" {
 		t.Fatal("a newer different permanent failure should start a run of its own")
+	}
+}
+
+// TestSmallListBehindBrokenRelayPauses: fewer recipients than the breaker,
+// all refused the same way for a reason that blames none of them: the
+// issue pauses instead of failing them all for good.
+func TestSmallListBehindBrokenRelayPauses(t *testing.T) {
+	var broken atomic.Bool
+	broken.Store(true)
+	f := newFixture(t, 5, smtptest.WithReply(func(_, _ string) error {
+		if broken.Load() {
+			return smtptest.Error(554, "5.7.1", "Relay access denied")
+		}
+		return nil
+	}))
+	ctx := context.Background()
+	sum, err := f.sender.Send(ctx, SendOptions{})
+	var paused *PausedError
+	if !errors.As(err, &paused) || sum.State != StatePaused || sum.Pending != 5 || sum.FailedPermanent != 0 {
+		t.Fatalf("%+v, %v: want the issue paused with all 5 pending", sum, err)
+	}
+	broken.Store(false)
+	if sum, err := f.sender.Send(ctx, SendOptions{}); err != nil || sum.Sent != 5 || sum.State != StateDone {
+		t.Fatalf("after the fix: %+v, %v", sum, err)
+	}
+}
+
+// TestLoneRefusalGetsOneMoreChance: one recipient left, refused for a
+// reason that blames the relay: left open once (the relay may have just
+// broken), failed for good (not bounced) when refused alone again.
+func TestLoneRefusalGetsOneMoreChance(t *testing.T) {
+	f := newFixture(t, 1, smtptest.WithReply(func(_, _ string) error {
+		return smtptest.Error(550, "5.7.1", "Message refused by local policy")
+	}))
+	ctx := context.Background()
+	first, err := f.sender.Send(ctx, SendOptions{})
+	var paused *PausedError
+	if !errors.As(err, &paused) || first.Pending != 1 {
+		t.Fatalf("first: %+v, %v: want paused, 1 pending", first, err)
+	}
+	second, err := f.sender.Send(ctx, SendOptions{})
+	if err != nil || second.State != StateDone || second.FailedPermanent != 1 {
+		t.Fatalf("second: %+v, %v: want failed for good", second, err)
+	}
+	if s, _ := f.st.SubscriberByEmail(ctx, reader(0)); s.Status != store.StatusConfirmed {
+		t.Fatalf("subscriber %s after a policy refusal", s.Status)
 	}
 }

@@ -50,7 +50,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, issueID int64, holder string,
 		// INDEXED BY: the (issue_id, status) index reaches the open rows
 		// without walking the sent ones, so a claim costs the same at the
 		// end of a million-row issue as at its start.
-		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET claimed_by = ?, claimed_until = ?
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET claimed_by = ?, claimed_until = ?, tried = 0
 			WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_issue_status
 				WHERE issue_id = ? AND status IN ('pending', 'failed_temp')
 				AND (claimed_until IS NULL OR claimed_until <= ?)
@@ -134,14 +134,17 @@ func (db *DB) ReleaseClaims(ctx context.Context, issueID int64, holder string) e
 }
 
 // OtherClaims counts the issue's open rows that senders other than holder
-// claim and that have not expired by now, and returns the earliest expiry
-// among them: a sender that found nothing to claim waits for those to be
-// marked or to expire before it calls the issue done.
+// claim, have not tried yet and whose claim has not expired by now, and
+// returns the earliest expiry among them: a sender that found nothing to
+// claim waits for those to be marked or to expire before it calls the
+// issue done. Rows another sender tried and holds until its run ends are
+// not waited for: two senders holding each other's failures would wait
+// forever.
 func (db *DB) OtherClaims(ctx context.Context, issueID int64, holder string, now time.Time) (int, time.Time, error) {
 	var n int
 	var next sql.NullInt64
 	err := db.r.QueryRowContext(ctx, `SELECT count(*), min(claimed_until) FROM deliveries INDEXED BY deliveries_issue_status
-		WHERE issue_id = ? AND status IN ('pending', 'failed_temp') AND claimed_until > ? AND claimed_by != ?`,
+		WHERE issue_id = ? AND status IN ('pending', 'failed_temp') AND claimed_until > ? AND claimed_by != ? AND tried = 0`,
 		issueID, nanos(now), holder).Scan(&n, &next)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("store: claims on issue %d: %w", issueID, err)
@@ -164,8 +167,8 @@ type Mark struct {
 // sent stays sent (nothing can un-send a message), and a mark for a row that
 // no longer exists (its subscriber was erased) is ignored, so one stale mark
 // never loses the batch. A row marked done (sent, failed_perm, skipped)
-// drops its claim; one marked pending or failed_temp keeps it until its
-// holder releases it, so one run tries a row once.
+// drops its claim; one marked pending or failed_temp keeps it, as tried,
+// until its holder releases it, so one run tries a row once.
 func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
 	if len(marks) == 0 {
 		return nil
@@ -179,7 +182,8 @@ func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
 		db.mark, db.markErr = db.w.PrepareContext(context.WithoutCancel(ctx), `UPDATE deliveries
 			SET status = ?1, error = ?2, attempts = ?3, updated = ?4,
 				claimed_by = CASE WHEN ?1 IN ('pending', 'failed_temp') THEN claimed_by END,
-				claimed_until = CASE WHEN ?1 IN ('pending', 'failed_temp') THEN claimed_until END
+				claimed_until = CASE WHEN ?1 IN ('pending', 'failed_temp') THEN claimed_until END,
+				tried = 1
 			WHERE id = ?5 AND status != 'sent'`)
 	})
 	if db.markErr != nil {

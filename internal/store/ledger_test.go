@@ -352,3 +352,34 @@ func TestMigrationKeepsLegacyState(t *testing.T) {
 		t.Errorf("an old validator survived for daily: %q", e)
 	}
 }
+
+// TestTriedRowsAreNotWaitedFor: a row a sender tried and holds until its
+// run ends is not "in progress": another sender must not wait for it (two
+// senders holding each other's failures would wait forever).
+func TestTriedRowsAreNotWaitedFor(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	is := newIssue(t, db, 2)
+	now := time.Now()
+	a, _ := db.ClaimDeliveries(ctx, is.ID, "a", 1, now, now.Add(time.Minute))
+	b, _ := db.ClaimDeliveries(ctx, is.ID, "b", 1, now, now.Add(time.Minute))
+	if n, _, _ := db.OtherClaims(ctx, is.ID, "a", now); n != 1 {
+		t.Fatalf("a waits for %d rows, want b's one in progress", n)
+	}
+	for _, d := range []Delivery{a[0], b[0]} {
+		if err := db.MarkDeliveries(ctx, []Mark{{DeliveryID: d.ID, Status: DeliveryFailedTemp, Error: "451", Attempts: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _, _ := db.OtherClaims(ctx, is.ID, "a", now); n != 0 {
+		t.Fatalf("a waits for %d rows b already tried", n)
+	}
+	if got, _ := db.ClaimDeliveries(ctx, is.ID, "a", 10, now, now.Add(time.Minute)); len(got) != 0 {
+		t.Fatalf("a took %d rows still held", len(got))
+	}
+	// b's run ends: a may retry b's failure.
+	db.ReleaseClaims(ctx, is.ID, "b")
+	if got, _ := db.ClaimDeliveries(ctx, is.ID, "a", 10, now, now.Add(time.Minute)); len(got) != 1 || got[0].ID != b[0].ID {
+		t.Fatalf("after b's release a claimed %v", got)
+	}
+}

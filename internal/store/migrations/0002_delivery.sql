@@ -5,10 +5,13 @@
 -- open rows (claimed_by, claimed_until in unix ns) before any SMTP, renews
 -- the claim while it works, and clears it when it marks a row sent, failed
 -- for good or skipped. A claim whose holder died expires at claimed_until and
--- the row goes to another sender. Only open rows (pending, failed_temp) keep a
--- claim, so the partial index stays as small as the work in progress.
+-- the row goes to another sender. A row that failed temporarily stays claimed
+-- (tried = 1) until its holder's run ends, so one run tries it once, and
+-- nobody waits for it. Only open rows keep a claim, so the partial index stays
+-- as small as the work in progress.
 ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
 ALTER TABLE deliveries ADD COLUMN claimed_until INTEGER;
+ALTER TABLE deliveries ADD COLUMN tried INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX deliveries_claimed_by ON deliveries (claimed_by) WHERE claimed_by IS NOT NULL;
 
 -- An edition has at most one unfinished issue: a send that finds one joins
