@@ -84,6 +84,12 @@ func (s *Sender) issue(ctx context.Context, ed Edition, so SendOptions, sum *Sum
 	if so.DryRun || s.o.Store == nil {
 		return is, nil
 	}
+	return s.create(ctx, is, sum)
+}
+
+// create freezes a new issue in the store, or joins the one another
+// sender froze for this window meanwhile.
+func (s *Sender) create(ctx context.Context, is *frozen, sum *Summary) (*frozen, error) {
 	if s.o.Tokens == nil {
 		return nil, ErrNoSecret
 	}
@@ -100,10 +106,10 @@ func (s *Sender) issue(ctx context.Context, ed Edition, so SendOptions, sum *Sum
 			return nil, err
 		}
 		if conflict.Open {
-			s.log.Info("another sender started this issue meanwhile: joining it", "issue", existing.ID, "edition", ed.Name)
+			s.log.Info("another sender started this issue meanwhile: joining it", "issue", existing.ID, "edition", is.Edition)
 			return join(existing, sum)
 		}
-		s.log.Info("another sender sent this window's issue meanwhile: nothing to do", "issue", existing.ID, "edition", ed.Name)
+		s.log.Info("another sender sent this window's issue meanwhile: nothing to do", "issue", existing.ID, "edition", is.Edition)
 		sum.Issue, sum.SentByOther, sum.State, sum.Articles, sum.Digest = existing.ID, true, StateDone, existing.Articles, nil
 		return nil, nil
 	}
@@ -112,7 +118,7 @@ func (s *Sender) issue(ctx context.Context, ed Edition, so SendOptions, sum *Sum
 	}
 	is.Issue = created
 	sum.Issue = created.ID
-	s.log.Info("issue frozen", "issue", created.ID, "edition", ed.Name, "articles", d.Count())
+	s.log.Info("issue frozen", "issue", created.ID, "edition", is.Edition, "articles", is.digest.Count())
 	return is, nil
 }
 
