@@ -438,3 +438,33 @@ func TestSendSummarySaysWhatHappened(t *testing.T) {
 		t.Fatalf("second send with nothing new: exit %d\n%s", code, stdout)
 	}
 }
+
+// TestRunReportsEverySourceFailing: in `digest run` a scheduled edition
+// whose sources all fail is a failed run naming them, on /healthz too, not
+// a quiet "nothing new".
+func TestRunReportsEverySourceFailing(t *testing.T) {
+	e := newRunEnv(t)
+	cfg := e.config("@every 1s", 1, "")
+	b, _ := os.ReadFile(cfg)
+	src := fmt.Sprintf("name = \"Notes\"\npath = %q", e.articles)
+	if !bytes.Contains(b, []byte(src)) {
+		t.Fatalf("config has no %q", src)
+	}
+	os.WriteFile(cfg, bytes.Replace(b, []byte(src), []byte("name = \"Dead feed\"\nurl = \"http://127.0.0.1:1/feed.xml\""), 1), 0o644)
+	e.subscribe(cfg, "ann@example.net")
+	d := e.start(context.Background(), cfg)
+	d.waitLog(`msg="run failed"`)
+	if !strings.Contains(d.logs.String(), `every source failed`) || !strings.Contains(d.logs.String(), `Dead feed`) {
+		t.Fatalf("the failed run does not name the source:\n%s", d.logs.String())
+	}
+	var h struct {
+		LastRuns map[string]struct{ Outcome, Error string } `json:"last_runs"`
+	}
+	runGetJSON(t, d.url()+"/healthz", &h)
+	if r := h.LastRuns["daily"]; r.Outcome != "error" || !strings.Contains(r.Error, "Dead feed") {
+		t.Errorf("healthz last run %+v", r)
+	}
+	if e.srv.Len() != 0 || len(e.issues()) != 0 {
+		t.Fatal("an issue was made from nothing")
+	}
+}
