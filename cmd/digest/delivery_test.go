@@ -65,6 +65,15 @@ func (e *sendEnv) cli(args ...string) (code int, stdout, stderr string) {
 	return runCLI(e.t, append([]string{"--config", e.cfg}, args...)...)
 }
 
+// exec runs one command as a real process (no race detector: fast enough
+// for thousands of messages) and waits for it.
+func (e *sendEnv) exec(args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	p := e.start(args...)
+	code = p.wait(e.t)
+	return code, p.stdout.String(), p.stderr.String()
+}
+
 // subscribe imports n confirmed readers, addr(0) … addr(n-1).
 func (e *sendEnv) subscribe(n int) {
 	e.t.Helper()
@@ -77,7 +86,7 @@ func (e *sendEnv) subscribe(n int) {
 	if err := os.WriteFile(p, []byte(csv.String()), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	if code, _, stderr := e.cli("subscribers", "import", p); code != 0 {
+	if code, _, stderr := e.exec("subscribers", "import", p); code != 0 {
 		e.t.Fatalf("import: exit %d: %s", code, stderr)
 	}
 }
@@ -260,7 +269,7 @@ func TestRelayDeniedPausesAndFixedRelayDeliversTheRest(t *testing.T) {
 		return nil
 	}))
 	e.subscribe(n)
-	code, stdout, stderr := e.cli("send", "--no-progress")
+	code, stdout, stderr := e.exec("send", "--no-progress")
 	if code != 1 || !strings.Contains(stderr, "550 5.7.1 Relaying denied") || !strings.Contains(stdout, "Paused") {
 		t.Fatalf("exit %d, want 1 naming the reply\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -268,7 +277,7 @@ func TestRelayDeniedPausesAndFixedRelayDeliversTheRest(t *testing.T) {
 		t.Fatalf("%d subscribers marked bounced", c)
 	}
 	broken.Store(false)
-	if code, stdout, stderr := e.cli("send", "--no-progress"); code != 0 || !strings.Contains(stdout, "complete") {
+	if code, stdout, stderr := e.exec("send", "--no-progress"); code != 0 || !strings.Contains(stdout, "complete") {
 		t.Fatalf("after the fix: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	e.exactlyOnce(n)
@@ -292,7 +301,7 @@ func TestDiskFullStopsTheSend(t *testing.T) {
 		BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := e.cli("send", "--no-progress")
+	code, _, stderr := e.exec("send", "--no-progress")
 	if code != 1 || !strings.Contains(stderr, "ledger") || !strings.Contains(stderr, "disk is full") {
 		t.Fatalf("exit %d, want 1 naming the ledger\n%s", code, stderr)
 	}
@@ -304,7 +313,7 @@ func TestDiskFullStopsTheSend(t *testing.T) {
 	if _, err := raw.Exec("DROP TRIGGER disk_full"); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := e.cli("send", "--no-progress"); code != 0 {
+	if code, _, stderr := e.exec("send", "--no-progress"); code != 0 {
 		t.Fatalf("rerun: exit %d\n%s", code, stderr)
 	}
 	dups := 0
