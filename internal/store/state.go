@@ -105,21 +105,9 @@ func (db *DB) collectSeen(ctx context.Context, into map[string]bool, query strin
 	return nil
 }
 
-// MarkSeen records keys as sent in the edition by issueID (0 = no issue)
-// at `at`. A key already seen keeps its first issue. CreateIssue does this
-// for an issue's own articles in its transaction.
-func (db *DB) MarkSeen(ctx context.Context, edition string, keys []string, issueID int64, at time.Time) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if err := db.write(ctx, func(tx *sql.Tx) error {
-		return markSeen(ctx, tx, edition, keys, issueID, at)
-	}); err != nil {
-		return fmt.Errorf("store: mark %d articles seen: %w", len(keys), err)
-	}
-	return nil
-}
-
+// markSeen records keys as sent in the edition by issueID (0 = no issue)
+// at `at`, inside tx. A key already seen keeps its first issue. CreateIssue
+// does this for an issue's own articles in its transaction.
 func markSeen(ctx context.Context, tx *sql.Tx, edition string, keys []string, issueID int64, at time.Time) error {
 	if len(keys) == 0 {
 		return nil
