@@ -127,10 +127,14 @@ func (p *pass) renew(ctx context.Context, until time.Time) error {
 	return err
 }
 
-// feed claims batches of rows and hands them to the mailer, one slot per
-// message, until nothing is left that no live sender holds, or ctx ends.
+// feed hands the claimed rows to the mailer, one slot per message, until
+// nothing is left that no live sender holds, or ctx ends. Rows whose
+// subscriber left since the issue was frozen are marked skipped.
 func (p *pass) feed(ctx context.Context, jobs chan<- mailer.Job) error {
 	defer close(jobs)
+	batches := make(chan []store.Delivery)
+	claimed := make(chan error, 1)
+	go func() { claimed <- p.claimAhead(ctx, batches) }()
 	var skips []store.Mark
 	flush := func() bool {
 		if len(skips) == 0 {
@@ -146,7 +150,39 @@ func (p *pass) feed(ctx context.Context, jobs chan<- mailer.Job) error {
 		skips = skips[:0]
 		return true
 	}
-	defer flush()
+	for rows := range batches {
+		for _, dl := range rows {
+			if dl.SubscriberStatus != store.StatusConfirmed {
+				// Unsubscribed or bounced since the issue was frozen:
+				// honour it at once.
+				skips = append(skips, store.Mark{DeliveryID: dl.ID, Status: store.DeliverySkipped,
+					Error: "subscriber " + dl.SubscriberStatus, Attempts: dl.Attempts, At: p.s.o.Now()})
+				if len(skips) >= p.s.o.MarkBatch && !flush() {
+					break
+				}
+				continue
+			}
+			rc := recipient{deliveryID: dl.ID, subscriberID: dl.SubscriberID, email: dl.Email, name: dl.Name, topics: dl.Topics,
+				attempts: dl.Attempts, paused: strings.HasPrefix(dl.Error, pausedPrefix)}
+			if !p.hand(ctx, jobs, rc) {
+				break
+			}
+		}
+		if !flush() || ctx.Err() != nil {
+			break
+		}
+	}
+	// Every early stop above cancelled ctx, which ends claimAhead.
+	for range batches {
+	}
+	return <-claimed
+}
+
+// claimAhead claims batches of rows for feed, one batch ahead of it, so
+// the mailer never waits on the ledger. With nothing left to claim it
+// waits for the rows other live senders hold, which may come free.
+func (p *pass) claimAhead(ctx context.Context, out chan<- []store.Delivery) error {
+	defer close(out)
 	waiting := false
 	for ctx.Err() == nil {
 		now := time.Now()
@@ -159,9 +195,6 @@ func (p *pass) feed(ctx context.Context, jobs chan<- mailer.Job) error {
 			return nil
 		}
 		if len(rows) == 0 {
-			if !flush() {
-				return nil
-			}
 			more, err := p.waitForOthers(ctx, &waiting)
 			if err != nil || !more {
 				return err
@@ -169,22 +202,10 @@ func (p *pass) feed(ctx context.Context, jobs chan<- mailer.Job) error {
 			continue
 		}
 		p.lease.claimed(until)
-		for _, dl := range rows {
-			if dl.SubscriberStatus != store.StatusConfirmed {
-				// Unsubscribed or bounced since the issue was frozen:
-				// honour it at once.
-				skips = append(skips, store.Mark{DeliveryID: dl.ID, Status: store.DeliverySkipped,
-					Error: "subscriber " + dl.SubscriberStatus, Attempts: dl.Attempts, At: p.s.o.Now()})
-				if len(skips) >= p.s.o.MarkBatch && !flush() {
-					return nil
-				}
-				continue
-			}
-			rc := recipient{deliveryID: dl.ID, subscriberID: dl.SubscriberID, email: dl.Email, name: dl.Name, topics: dl.Topics,
-				attempts: dl.Attempts, paused: strings.HasPrefix(dl.Error, pausedPrefix)}
-			if !p.hand(ctx, jobs, rc) {
-				return nil
-			}
+		select {
+		case out <- rows:
+		case <-ctx.Done():
+			return nil
 		}
 	}
 	return nil
@@ -195,7 +216,7 @@ func (p *pass) feed(ctx context.Context, jobs chan<- mailer.Job) error {
 func (p *pass) hand(ctx context.Context, jobs chan<- mailer.Job, rc recipient) bool {
 	msg, err := p.s.message(p.issue, p.v, rc)
 	if err != nil {
-		p.stop(err)
+		p.stop(fmt.Errorf("delivery: message for %s: %w", rc.email, err))
 		return false
 	}
 	select {
@@ -207,6 +228,7 @@ func (p *pass) hand(ctx context.Context, jobs chan<- mailer.Job, rc recipient) b
 	// here even when the slot came free with it.
 	if ctx.Err() != nil || !p.lease.valid() {
 		<-p.slots
+		p.stop(errClaimsLost) // a no-op after an earlier stop
 		return false
 	}
 	p.mu.Lock()

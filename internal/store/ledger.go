@@ -45,7 +45,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, issueID int64, holder string,
 	if holder == "" || limit <= 0 || !until.After(now) {
 		return nil, fmt.Errorf("store: claim deliveries of issue %d: holder, a positive limit and a future expiry are required", issueID)
 	}
-	var out []Delivery
+	var ids []any
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		// INDEXED BY: the (issue_id, status) index reaches the open rows
 		// without walking the sent ones, so a claim costs the same at the
@@ -59,30 +59,33 @@ func (db *DB) ClaimDeliveries(ctx context.Context, issueID int64, holder string,
 		if err != nil {
 			return err
 		}
-		var ids []any
+		defer rows.Close()
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
-				rows.Close()
 				return err
 			}
 			ids = append(ids, id)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(ids) == 0 {
-			return err
-		}
-		out, err = claimedRows(ctx, tx, ids)
-		return err
+		return rows.Err()
 	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim deliveries of issue %d: %w", issueID, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	// The rows are ours now: read them on a reader, outside the write lock
+	// the marks queue on.
+	out, err := db.claimedRows(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim deliveries of issue %d: %w", issueID, err)
 	}
 	return out, nil
 }
 
-func claimedRows(ctx context.Context, tx *sql.Tx, ids []any) ([]Delivery, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.issue_id, d.subscriber_id, s.email, s.name, s.edition, s.topics,
+func (db *DB) claimedRows(ctx context.Context, ids []any) ([]Delivery, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT d.id, d.issue_id, d.subscriber_id, s.email, s.name, s.edition, s.topics,
 		s.status, d.status, d.attempts, d.error
 		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.id IN (`+placeholders(len(ids))+`) ORDER BY d.id`, ids...)
