@@ -53,6 +53,7 @@ type Store interface {
 	RecordBounce(ctx context.Context, subscriberID int64, hard bool, reason string, hardLimit, softLimit int, at time.Time) (bool, error)
 	SeenSince(ctx context.Context, edition string, since time.Time) (map[string]bool, error)
 	SeenArticles(ctx context.Context, edition string, keys []string) (map[string]bool, error)
+	SentTo(ctx context.Context, issueID int64) (string, bool, error)
 }
 
 // Issues finds, freezes and finishes issues.
@@ -78,6 +79,9 @@ type Ledger interface {
 type Mailer interface {
 	Deliver(ctx context.Context, jobs <-chan mailer.Job) <-chan mailer.Result
 	Build(msg *mailer.Message) ([]byte, error)
+	// Probe asks whether the server takes mail to an address now, without
+	// sending any.
+	Probe(ctx context.Context, from, to string) error
 }
 
 // Renderer renders a digest once per topic set; *render.Renderer satisfies it.

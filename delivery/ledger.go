@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -163,7 +162,7 @@ func (p *pass) feed(ctx context.Context, jobs chan<- mailer.Job) error {
 				continue
 			}
 			rc := recipient{deliveryID: dl.ID, subscriberID: dl.SubscriberID, email: dl.Email, name: dl.Name, topics: dl.Topics,
-				attempts: dl.Attempts, paused: strings.HasPrefix(dl.Error, pausedPrefix)}
+				attempts: dl.Attempts}
 			if !p.hand(ctx, jobs, rc) {
 				break
 			}

@@ -20,7 +20,6 @@ type recipient struct {
 	topics       []string
 	attempts     int    // SMTP attempts recorded before this send
 	seq          uint64 // hand-out order in this pass (the breaker's clock)
-	paused       bool   // an earlier run's breaker left this row open
 }
 
 // message builds one recipient's email.
@@ -86,6 +85,14 @@ func ListID(title, from, id string) string {
 		id = slug(title) + "." + fromDomain(from)
 	}
 	return fmt.Sprintf("%s <%s>", strings.ReplaceAll(title, "\"", ""), id)
+}
+
+// fromAddress is the bare address of a From header value.
+func fromAddress(from string) string {
+	if a, err := mail.ParseAddress(from); err == nil {
+		return a.Address
+	}
+	return from
 }
 
 func fromDomain(from string) string {

@@ -129,34 +129,58 @@ func (p *pass) pausedMark(f failure) store.Mark {
 }
 
 // finishStreak settles the failures still held when the pass ends without
-// the breaker tripping. One case is left open instead: every recipient
-// this pass reached was refused the same way, for a reason that blames
-// none of them. Fewer than Breaker were left to try, so the breaker could
-// not trip, but nothing suggests the relay works: failing them for good
-// could lose the whole rest of the issue (a small list, or the tail of
-// one, behind a relay that just broke). A lone recipient refused alone is
-// given that benefit once: refused alone again, it fails for good, or one
-// refusing address would keep its edition's issue open for ever.
+// the breaker tripping. Fewer than Breaker were left, so the breaker could
+// not decide, and nothing handed out later broke the run: the last
+// recipients of the pass were refused the same way, for a reason that
+// blames none of them. Either their servers refuse us, or the relay just
+// started refusing everyone; failing them for good in the second case
+// would lose them (the whole issue, for a small list). So the relay is
+// asked, with an address the issue already reached, whether it would take
+// that one now: if it would, the refusals are the recipients' servers' and
+// final; if not, or with no address to ask about, the issue pauses.
 func (p *pass) finishStreak(ctx context.Context) {
 	b := &p.breaker
 	if b.tripped {
 		return
 	}
-	lone := b.count < 2 && len(b.held) == 1 && b.held[0].rc.paused
-	if b.evidence || len(b.held) == 0 || lone || p.blamesRecipients(b.held) {
-		p.commit(ctx, p.settleHeld(ctx, b.reset()))
+	count, reply := b.count, b.reply
+	held := b.reset()
+	if len(held) == 0 || p.blamesRecipients(held) || p.relayTakes(ctx, held[0].rc) {
+		p.commit(ctx, p.settleHeld(ctx, held))
 		return
 	}
 	b.tripped = true
-	held := b.held
-	b.held = nil
 	marks := make([]store.Mark, 0, len(held))
 	for _, f := range held {
 		marks = append(marks, p.pausedMark(f))
 	}
 	p.commit(ctx, marks)
-	p.s.log.Error("every recipient this run reached was refused the same way: pausing the issue", "issue", p.issue.ID, "count", b.count, "reply", b.reply)
-	p.stop(&PausedError{Issue: p.issue.ID, Count: b.count, Reply: b.reply})
+	p.s.log.Error("the relay refuses the last recipients and cannot be shown to take others: pausing the issue", "issue", p.issue.ID, "count", count, "reply", reply)
+	p.stop(&PausedError{Issue: p.issue.ID, Count: count, Reply: reply})
+}
+
+// relayTakes probes the relay with an address this issue already reached,
+// from the envelope sender rc's message had.
+func (p *pass) relayTakes(ctx context.Context, rc recipient) bool {
+	if ctx.Err() != nil {
+		return false // stopping: leave the question to the next run
+	}
+	to, ok, err := p.s.o.Store.SentTo(ctx, p.issue.ID)
+	if err != nil || !ok {
+		if err != nil {
+			p.s.log.Warn("finding an address to probe the relay with", "error", err)
+		}
+		return false
+	}
+	from := fromAddress(p.s.o.Newsletter.From)
+	if p.s.o.BounceAddress != nil {
+		from = p.s.o.BounceAddress(rc.subscriberID, p.issue.ID)
+	}
+	if err := p.s.o.Mailer.Probe(ctx, from, to); err != nil {
+		p.s.log.Warn("the relay refuses a recipient it took before", "probe", to, "error", err)
+		return false
+	}
+	return true
 }
 
 func (p *pass) blamesRecipients(fs []failure) bool {
@@ -222,15 +246,11 @@ type breaker struct {
 	count   int
 	held    []failure
 	tripped bool
-	// evidence: the pass saw an outcome other than the current run (a
-	// success, or a run broken by another permanent failure).
-	evidence bool
 }
 
 // success records a delivered message handed out as number seq, and
 // returns the held failures to settle when it breaks the run.
 func (b *breaker) success(seq uint64) []failure {
-	b.evidence = true
 	if b.tripped || b.count > 0 && seq < b.first {
 		return nil // it began before the run: proves nothing about now
 	}
@@ -257,7 +277,6 @@ func (b *breaker) failure(key, reply string, seq uint64, f failure) (release []f
 			return nil, false, nil // neither counts nor breaks the run
 		}
 		release = b.reset()
-		b.evidence = true
 	}
 	if b.count == 0 {
 		b.key, b.reply, b.first = key, reply, seq

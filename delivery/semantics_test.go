@@ -519,24 +519,31 @@ func TestSmallListBehindBrokenRelayPauses(t *testing.T) {
 	}
 }
 
-// TestLoneRefusalGetsOneMoreChance: one recipient left, refused for a
-// reason that blames the relay: left open once (the relay may have just
-// broken), failed for good (not bounced) when refused alone again.
-func TestLoneRefusalGetsOneMoreChance(t *testing.T) {
-	f := newFixture(t, 1, smtptest.WithReply(func(_, _ string) error {
-		return smtptest.Error(550, "5.7.1", "Message refused by local policy")
+// TestLastRecipientRefusedIsProbed: the last recipient of a send is
+// refused for a reason that blames the relay, and nothing after it shows
+// the relay works; a probe with an address the issue reached settles it:
+// the recipient's server refuses us, so it fails for good (not bounced)
+// and the issue finishes.
+func TestLastRecipientRefusedIsProbed(t *testing.T) {
+	const n = 12
+	var probes atomic.Int32
+	f := newFixture(t, n, smtptest.WithRcptHook(func(_, rcpt string, try int) error {
+		if rcpt == reader(n-1) {
+			return smtptest.Error(550, "5.7.1", "Message refused by local policy")
+		}
+		if try > 1 { // only the probe offers a recipient twice
+			probes.Add(1)
+		}
+		return nil
 	}))
-	ctx := context.Background()
-	first, err := f.sender.Send(ctx, SendOptions{})
-	var paused *PausedError
-	if !errors.As(err, &paused) || first.Pending != 1 {
-		t.Fatalf("first: %+v, %v: want paused, 1 pending", first, err)
+	sum, err := f.sender.Send(context.Background(), SendOptions{})
+	if err != nil || sum.State != StateDone || sum.FailedPermanent != 1 || sum.Sent != n-1 {
+		t.Fatalf("%+v, %v: want done with the last refused for good", sum, err)
 	}
-	second, err := f.sender.Send(ctx, SendOptions{})
-	if err != nil || second.State != StateDone || second.FailedPermanent != 1 {
-		t.Fatalf("second: %+v, %v: want failed for good", second, err)
+	if probes.Load() != 1 || f.srv.Len() != n-1 {
+		t.Fatalf("%d probes, %d messages: want 1 probe that delivered nothing", probes.Load(), f.srv.Len())
 	}
-	if s, _ := f.st.SubscriberByEmail(ctx, reader(0)); s.Status != store.StatusConfirmed {
+	if s, _ := f.st.SubscriberByEmail(context.Background(), reader(n-1)); s.Status != store.StatusConfirmed {
 		t.Fatalf("subscriber %s after a policy refusal", s.Status)
 	}
 }

@@ -1,9 +1,12 @@
 package mailer
 
 import (
+	"context"
 	"errors"
 	"net/textproto"
 	"testing"
+
+	"github.com/digest-newsletter/digest/internal/smtptest"
 )
 
 // TestBlame: the enhanced status code (RFC 3463) says whom a refusal
@@ -52,5 +55,27 @@ func TestBlame(t *testing.T) {
 	}
 	if counts, _ := AgainstRecipient(errors.New("plain")); counts {
 		t.Error("a non-SendError counts against the recipient")
+	}
+}
+
+// TestProbe: RCPT without DATA; nothing is delivered.
+func TestProbe(t *testing.T) {
+	s := smtptest.Start(t, smtptest.WithReply(func(_, rcpt string) error {
+		if rcpt == "refused@example.org" {
+			return smtptest.Error(550, "5.7.1", "Relaying denied")
+		}
+		return nil
+	}))
+	m := newTestMailer(t, s, nil)
+	if err := m.Probe(context.Background(), "brief@example.org", "ok@example.org"); err != nil {
+		t.Fatalf("probe of an accepted address: %v", err)
+	}
+	err := m.Probe(context.Background(), "brief@example.org", "refused@example.org")
+	var se *SendError
+	if !errors.As(err, &se) || se.Code != 550 || se.Blame != BlameSender {
+		t.Fatalf("probe of a refused address: %v", err)
+	}
+	if s.Len() != 0 {
+		t.Fatalf("a probe delivered %d messages", s.Len())
 	}
 }

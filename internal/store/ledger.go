@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -211,4 +212,20 @@ func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
 		return fmt.Errorf("store: mark %d deliveries: %w", len(marks), err)
 	}
 	return nil
+}
+
+// SentTo returns the address of one subscriber the issue reached, if any:
+// a known-good recipient to probe the relay with.
+func (db *DB) SentTo(ctx context.Context, issueID int64) (string, bool, error) {
+	var email string
+	err := db.r.QueryRowContext(ctx, `SELECT s.email FROM deliveries d INDEXED BY deliveries_issue_status
+		JOIN subscribers s ON s.id = d.subscriber_id
+		WHERE d.issue_id = ? AND d.status = 'sent' LIMIT 1`, issueID).Scan(&email)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: a recipient of issue %d: %w", issueID, err)
+	}
+	return email, true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,6 +130,9 @@ func TestClaimsWithMarksInterleaved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if to, ok, err := db.SentTo(ctx, is.ID); err != nil || !ok || !strings.HasSuffix(to, "@example.org") {
+		t.Errorf("SentTo = %q, %v, %v", to, ok, err)
+	}
 	var claimed int
 	db.r.QueryRowContext(ctx, "SELECT count(*) FROM deliveries WHERE claimed_by IS NOT NULL").Scan(&claimed)
 	if claimed != 0 {
@@ -204,6 +208,9 @@ func TestClaimsExpireRenewAndRelease(t *testing.T) {
 	}
 	if got, _ := db.ClaimDeliveries(ctx, is.ID, "c", 100, now, now.Add(time.Minute)); len(got) != 10 {
 		t.Fatalf("c claimed %d released rows, want 10", len(got))
+	}
+	if _, ok, _ := db.SentTo(ctx, is.ID); ok {
+		t.Error("SentTo found a recipient of an issue that reached nobody")
 	}
 	if _, err := db.ClaimDeliveries(ctx, is.ID, "", 1, now, now.Add(time.Minute)); err == nil {
 		t.Error("claim without a holder accepted")
