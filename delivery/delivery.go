@@ -25,7 +25,9 @@
 //   - A permanent refusal counts toward a bounce only when its reply blames
 //     the address (mailer.AgainstRecipient). Breaker recipients in a row
 //     failing the same way mean the relay is at fault: the issue pauses,
-//     the rest stay pending, nobody is bounced (PausedError).
+//     the rest stay pending, nobody is bounced (PausedError). When fewer
+//     were left, the relay is probed with an address the issue reached
+//     (mailer.Probe) before any refusal is taken as final.
 //   - No message leaves without a ledger that can record it: when a claim
 //     or a mark cannot be written, sending stops.
 package delivery

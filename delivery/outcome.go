@@ -10,9 +10,10 @@ import (
 )
 
 // PausedError is the breaker's verdict: Count recipients in a row failed
-// with the same reply, so the relay (or our setup), not the recipients, is
-// at fault. The issue pauses with the rest pending; nobody is bounced; a
-// later send (after the fix) delivers the rest.
+// with the same reply (Breaker of them, or the last ones of a run while the
+// relay refused a probe too), so the relay or our setup, not the
+// recipients, is at fault. The issue pauses with the rest pending; nobody
+// is bounced; a later send (after the fix) delivers the rest.
 type PausedError struct {
 	Issue int64
 	Count int
@@ -20,7 +21,7 @@ type PausedError struct {
 }
 
 func (e *PausedError) Error() string {
-	return fmt.Sprintf("delivery: issue %d paused: %d recipients in a row failed with %q; the server refuses everyone, so nobody was marked bounced. Fix the relay or the sender settings and run digest send again to send the rest",
+	return fmt.Sprintf("delivery: issue %d paused after %d recipient(s) in a row failed with %q: the relay, not the recipients, is at fault, so nobody was marked bounced; fix the relay or the sender settings and run digest send again to send the rest",
 		e.Issue, e.Count, e.Reply)
 }
 
