@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/digest-newsletter/digest/digest"
-	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/links"
 )
 
@@ -24,8 +23,8 @@ func FrozenDigest(issuePayload []byte) (*digest.Digest, error) {
 
 // issueURL is the issue's public page, "" when the archive is off, there
 // is no issue yet (a dry run) or no links.
-func issueURL(cfg *config.Config, lb *links.Builder, id int64) string {
-	if !cfg.Archive.On() || lb == nil || id <= 0 {
+func issueURL(archive bool, lb *links.Builder, id int64) string {
+	if !archive || lb == nil || id <= 0 {
 		return ""
 	}
 	return lb.IssueURL(id)
@@ -33,8 +32,8 @@ func issueURL(cfg *config.Config, lb *links.Builder, id int64) string {
 
 // withListArchive adds the RFC 2369 List-Archive header (the archive's
 // list page) to h when the archive is on.
-func withListArchive(cfg *config.Config, lb *links.Builder, h map[string]string) map[string]string {
-	if cfg.Archive.On() && lb != nil {
+func withListArchive(archive bool, lb *links.Builder, h map[string]string) map[string]string {
+	if archive && lb != nil {
 		h["List-Archive"] = "<" + lb.URL(links.Archive) + ">"
 	}
 	return h

@@ -1,85 +1,177 @@
 // Package delivery sends one issue of the newsletter to every subscriber of
-// its edition, exactly once each as far as SMTP allows.
+// its edition, each once, whatever the number of senders, the crashes and
+// the server's answers. The rules it keeps:
 //
-// The ledger is the store's deliveries table: one row per (issue,
-// subscriber), created with the issue in one transaction before the first
-// message leaves, so the recipient set of an issue is fixed and a resumed
-// run sends to exactly those not yet marked sent. A row is marked sent right
-// after the server accepts the message. To keep the crash window small,
-// at most Concurrency messages are ever "sent but not yet marked": a slot is
-// taken before a message is handed to the mailer and given back only when
-// its mark is committed. Marks are committed in small groups (group commit),
-// which keeps SQLite off the critical path.
+//   - An issue is frozen in the store before the first message leaves: its
+//     digest and renderings, one pending ledger row per subscriber, and its
+//     articles as seen by its edition, in one transaction. An edition has at
+//     most one unfinished issue: a send that finds one joins it, and a send
+//     that finds another sender froze one meanwhile joins that.
+//   - Any number of senders (digest send, digest run, on one machine or
+//     several) share an issue by claiming batches of ledger rows in a short
+//     transaction committed before any SMTP. A claim is renewed while its
+//     holder works and expires when the holder dies; a sender stops sending
+//     before its claims could expire. A sender that finds nothing to claim
+//     waits for the rows others hold, so a send that returns has seen the
+//     issue through or says what is left.
+//   - At most Concurrency messages of a sender are ever "handed to SMTP but
+//     not yet marked": a slot is taken before a message goes to the mailer
+//     and given back only when its mark is committed (marks are committed in
+//     groups). That is the most a kill can make go twice.
+//   - A row is marked sent only after a 2xx. An unknown outcome (the
+//     connection lost or timed out after the end of DATA) leaves the row to
+//     be sent again with the same Message-ID (RFC 1047: a copy is better
+//     than a loss); those are the only other duplicates there can be.
+//   - A permanent refusal counts toward a bounce only when its reply blames
+//     the address (mailer.AgainstRecipient). Breaker recipients in a row
+//     failing the same way mean the relay is at fault: the issue pauses,
+//     the rest stay pending, nobody is bounced (PausedError). When fewer
+//     were left, the relay is probed with an address the issue reached
+//     (mailer.Probe) before any refusal is taken as final.
+//   - No message leaves without a ledger that can record it: when a claim
+//     or a mark cannot be written, sending stops.
 package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/digest/render"
-	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
 	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
 )
 
-// Store is what delivery needs from persistence.
+// Store is what delivery needs from persistence; *store.DB satisfies it.
 type Store interface {
-	OpenIssue(ctx context.Context, edition string) (store.Issue, bool, error)
-	LastIssue(ctx context.Context, edition string) (store.Issue, bool, error)
-	CreateIssue(ctx context.Context, is store.Issue, defaultEdition string) (store.Issue, error)
-	FinishIssue(ctx context.Context, id int64, at time.Time) error
-	EachPending(ctx context.Context, issueID int64, batch int, fn func(store.Delivery) error) error
-	MarkDeliveries(ctx context.Context, marks []store.Mark) error
-	RecordBounce(ctx context.Context, subscriberID int64, hard bool, reason string, hardLimit, softLimit int, at time.Time) (bool, error)
-	IssueCounts(ctx context.Context, issueID int64) (store.IssueSummary, error)
+	Issues
+	Ledger
 	EachSubscriber(ctx context.Context, f store.Filter, fn func(store.Subscriber) error) error
-	SeenArticles(ctx context.Context, ids []string) (map[string]bool, error)
-	MarkSeen(ctx context.Context, ids []string, issueID int64, at time.Time) error
+	RecordBounce(ctx context.Context, subscriberID int64, hard bool, reason string, hardLimit, softLimit int, at time.Time) (bool, error)
+	SeenSince(ctx context.Context, edition string, since time.Time) (map[string]bool, error)
+	SeenArticles(ctx context.Context, edition string, keys []string) (map[string]bool, error)
+	SentTo(ctx context.Context, issueID int64) (string, bool, error)
 }
 
-// Mailer delivers messages over SMTP.
+// Issues finds, freezes and finishes issues.
+type Issues interface {
+	OpenIssue(ctx context.Context, edition string) (store.Issue, bool, error)
+	LastIssue(ctx context.Context, edition string) (store.Issue, bool, error)
+	IssueByID(ctx context.Context, id int64) (store.Issue, error)
+	CreateIssue(ctx context.Context, is store.Issue, defaultEdition string) (store.Issue, error)
+	FinishIssue(ctx context.Context, id int64, at time.Time) error
+	IssueCounts(ctx context.Context, issueID int64) (store.IssueSummary, error)
+}
+
+// Ledger is the per-recipient record senders share by claims.
+type Ledger interface {
+	ClaimDeliveries(ctx context.Context, issueID int64, holder string, limit int, now, until time.Time) ([]store.Delivery, error)
+	RenewClaims(ctx context.Context, issueID int64, holder string, until time.Time) (int64, error)
+	ReleaseClaims(ctx context.Context, issueID int64, holder string) error
+	OtherClaims(ctx context.Context, issueID int64, holder string, now time.Time) (int, time.Time, error)
+	MarkDeliveries(ctx context.Context, marks []store.Mark) error
+}
+
+// Mailer delivers messages over SMTP; *mailer.Mailer satisfies it.
 type Mailer interface {
 	Deliver(ctx context.Context, jobs <-chan mailer.Job) <-chan mailer.Result
 	Build(msg mailer.Mail) ([]byte, error)
+	// Probe asks whether the server takes mail to an address now, without
+	// sending any.
+	Probe(ctx context.Context, from, to string) error
 }
 
-// Renderer renders a digest once per topic set.
+// Renderer renders a digest once per topic set; *render.Renderer satisfies it.
 type Renderer interface {
 	Render(d *digest.Digest, topics []string) (*render.Rendered, error)
 }
 
-// BuildFunc collects and groups the articles of a window.
-type BuildFunc func(ctx context.Context, from, to time.Time, seen func(id string) bool) (*digest.Digest, error)
+// BuildFunc collects and groups the articles of a window. seen reports
+// article keys (digest.SeenKeys) an earlier issue of the edition sent; nil
+// when nothing is known.
+type BuildFunc func(ctx context.Context, from, to time.Time, seen func(key string) bool) (*digest.Digest, error)
+
+// Edition is one schedule subscribers choose.
+type Edition struct {
+	Name string
+	// SkipEmpty: no issue when nothing is new.
+	SkipEmpty bool
+}
+
+// Newsletter is what every message says about its sender.
+type Newsletter struct {
+	From, ReplyTo string
+	BaseURL       string // links point here
+	ListID        string // the whole List-Id value (see ListID)
+}
+
+// Defaults for the zero values of Options.
+const (
+	DefaultMarkBatch       = 64
+	DefaultClaimBatch      = 128
+	DefaultClaimTTL        = 30 * time.Second
+	DefaultBreaker         = 20
+	DefaultBounceAfter     = 1
+	DefaultSoftBounceAfter = 5
+)
 
 // Options wires a Sender.
 type Options struct {
-	Config   *config.Config
+	// Editions are the schedules; the first is the default one, which
+	// subscribers who chose none belong to. Required.
+	Editions []Edition
+	// Sources names every configured source: a build in which all of them
+	// failed is an error, never an empty issue.
+	Sources    []string
+	Newsletter Newsletter
+	// Window is how far back an edition's first issue looks; LateArrival
+	// how far before the last issue's end later ones look for items
+	// published late (those already sent never repeat).
+	Window, LateArrival time.Duration
+
+	// Concurrency is the most messages in flight; the mailer's connections.
+	Concurrency int
+	// MarkBatch is the most ledger marks committed in one transaction.
+	MarkBatch int
+	// ClaimBatch is how many ledger rows one claim takes; ClaimTTL how long
+	// a claim lives without renewal (a dead sender's rows wait this long).
+	ClaimBatch int
+	ClaimTTL   time.Duration
+	// Breaker is how many recipients in a row failing the same way pause
+	// the issue.
+	Breaker int
+	// BounceAfter and SoftBounceAfter are the hard and soft bounces after
+	// which an address is marked bounced.
+	BounceAfter, SoftBounceAfter int
+
 	Store    Store // nil only for a dry run without a store
 	Mailer   Mailer
 	Renderer Renderer
-	// Links builds the unsubscribe and preferences URLs; without a signer
-	// (no secret) only a dry run works.
-	Links  *links.Builder
-	Build  BuildFunc
-	Logger *slog.Logger
-	Now    func() time.Time
-	// Progress, when set, is called after every mark with the running summary.
+	// Links builds the unsubscribe, preferences and archive URLs; without
+	// a signer (no secret) only a dry run works.
+	Links *links.Builder
+	// Archive: the issue has a public page (List-Archive, View in browser).
+	Archive bool
+	Build   BuildFunc
+	Logger  *slog.Logger
+	// Now is the newsletter's clock (windows, dates); claims use the wall
+	// clock, since other processes compare against it.
+	Now func() time.Time
+	// Progress, when set, is called after every group of marks with the
+	// running summary.
 	Progress func(Summary)
-	// BounceMailto builds the List-Unsubscribe mailto for a subscriber; nil: none.
-	BounceAddress     func(who links.Subject, issueID int64) string
+	// BounceAddress builds the VERP return path of a message; nil: From.
+	BounceAddress func(who links.Subject, issueID int64) string
+	// UnsubscribeMailto builds the List-Unsubscribe mailto; nil: none.
 	UnsubscribeMailto func(who links.Subject) string
+	// Holder names this process in claims (host:pid by default); each send
+	// adds a random part.
+	Holder string
 }
 
 // Sender sends issues.
@@ -88,7 +180,7 @@ type Sender struct {
 	log *slog.Logger
 }
 
-// New returns a Sender.
+// New returns a Sender, filling in the defaults.
 func New(o Options) *Sender {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -96,529 +188,150 @@ func New(o Options) *Sender {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if len(o.Editions) == 0 {
+		o.Editions = []Edition{{Name: "default", SkipEmpty: true}}
+	}
+	o.Concurrency = max(o.Concurrency, 1)
+	setDefault(&o.MarkBatch, DefaultMarkBatch)
+	setDefault(&o.ClaimBatch, DefaultClaimBatch)
+	setDefault(&o.Breaker, DefaultBreaker)
+	setDefault(&o.BounceAfter, DefaultBounceAfter)
+	setDefault(&o.SoftBounceAfter, DefaultSoftBounceAfter)
+	if o.ClaimTTL <= 0 {
+		o.ClaimTTL = DefaultClaimTTL
+	}
+	if o.Holder == "" {
+		host, _ := os.Hostname()
+		o.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
 	return &Sender{o: o, log: o.Logger}
 }
 
+func setDefault(p *int, v int) {
+	if *p <= 0 {
+		*p = v
+	}
+}
+
+// States of a send, in Summary.State.
+const (
+	StateDone    = "done"    // the issue is finished: everyone got it or failed for good
+	StatePending = "pending" // rows are left for the next run (temporary failures, a stop)
+	StatePaused  = "paused"  // the breaker paused the issue; see Paused
+	StateEmpty   = "empty"   // nothing new: no issue
+	StateDryRun  = "dry_run"
+)
+
 // Summary is the outcome of one send, as printed by `digest send --json`.
+// The counts are this send's; Recipients and Pending are the issue's.
 type Summary struct {
-	Issue           int64   `json:"issue"`
-	Edition         string  `json:"edition"`
-	Articles        int     `json:"articles"`
-	Recipients      int     `json:"recipients"`
-	Sent            int     `json:"sent"`
-	FailedTemporary int     `json:"failed_temporary"`
-	FailedPermanent int     `json:"failed_permanent"`
-	Skipped         int     `json:"skipped"`
-	Resumed         bool    `json:"resumed"`
-	DryRun          bool    `json:"dry_run"`
-	Empty           bool    `json:"empty"`
-	Seconds         float64 `json:"seconds"`
+	Issue           int64  `json:"issue"`
+	Edition         string `json:"edition"`
+	State           string `json:"state"`
+	Articles        int    `json:"articles"`
+	Recipients      int    `json:"recipients"`
+	Sent            int    `json:"sent"`
+	FailedTemporary int    `json:"failed_temporary"`
+	FailedPermanent int    `json:"failed_permanent"`
+	Skipped         int    `json:"skipped"`
+	// Pending counts the issue's rows still open when this send ended.
+	Pending int `json:"pending"`
+	// Resumed: the issue existed before this send (left unfinished, or
+	// being sent by another process this one joined).
+	Resumed bool `json:"resumed"`
+	// SentByOther: another sender made and finished this window's issue
+	// while this one was collecting; nothing was left to do.
+	SentByOther bool `json:"sent_by_other,omitempty"`
+	// Paused is the server reply that tripped the breaker.
+	Paused  string  `json:"paused,omitempty"`
+	DryRun  bool    `json:"dry_run"`
+	Empty   bool    `json:"empty"`
+	Seconds float64 `json:"seconds"`
+	// Errors are the sources that failed in this send's collection.
+	Errors []digest.SourceError `json:"errors,omitempty"`
 	// Digest is the issue's content, for printing; not part of the JSON.
 	Digest *digest.Digest `json:"-"`
 }
 
 // SendOptions are the per-run choices.
 type SendOptions struct {
-	Edition string
+	Edition string // "" = the default edition
 	DryRun  bool
-	OutDir  string    // write .eml files and preview.html here
+	OutDir  string    // with DryRun: write .eml files and preview.html here
 	Slot    time.Time // the scheduled slot (daemon); zero for a manual send
 	// Force sends an issue even when it has no articles.
 	Force bool
 }
 
-// payload is what an issue freezes in the store.
-type payload struct {
-	Digest *digest.Digest `json:"digest"`
-	// Rendered holds every topic set's rendering, by variants key.
-	Rendered map[string][]byte `json:"rendered"`
-}
-
 // ErrNoSecret is returned for a real send without a token key.
 var ErrNoSecret = errors.New("delivery: no token key: set the environment variable named by server.secret_env")
 
-// Send runs one issue of an edition: resume the unfinished one, or build,
-// freeze and send a new one.
-func (s *Sender) Send(ctx context.Context, so SendOptions) (Summary, error) {
+// Send runs one issue of an edition: join the unfinished one, or build,
+// freeze and send a new one. It returns when this sender has nothing left
+// to claim and no other live sender holds rows of the issue.
+func (s *Sender) Send(ctx context.Context, so SendOptions) (sum Summary, err error) {
 	start := time.Now()
-	cfg := s.o.Config
-	ed, ok := cfg.Edition(so.Edition)
-	if !ok {
-		return Summary{}, fmt.Errorf("delivery: unknown edition %q", so.Edition)
-	}
-	sum := Summary{Edition: ed.Name, DryRun: so.DryRun}
+	// Named results: the deferred assignment lands in what the caller gets.
 	defer func() { sum.Seconds = time.Since(start).Seconds() }()
-
-	var (
-		issue  store.Issue
-		d      *digest.Digest
-		frozen map[string][]byte
-	)
-	if s.o.Store != nil {
-		open, found, err := s.o.Store.OpenIssue(ctx, ed.Name)
-		if err != nil {
-			return sum, err
-		}
-		if found {
-			var p payload
-			if err := json.Unmarshal(open.Payload, &p); err != nil || p.Digest == nil {
-				return sum, fmt.Errorf("delivery: issue %d: frozen digest unreadable: %v", open.ID, err)
-			}
-			issue, d, frozen, sum.Resumed = open, p.Digest, p.Rendered, true
-			s.log.Info("resuming unfinished issue", "issue", issue.ID, "edition", ed.Name)
-		}
+	ed, ok := s.edition(so.Edition)
+	if !ok {
+		return sum, fmt.Errorf("delivery: unknown edition %q", so.Edition)
 	}
-	if d == nil {
-		now := s.o.Now().UTC().Truncate(time.Second)
-		from := now.Add(-cfg.Newsletter.Window)
-		if s.o.Store != nil {
-			last, found, err := s.o.Store.LastIssue(ctx, ed.Name)
-			if err != nil {
-				return sum, err
-			}
-			if found {
-				from = last.WindowTo
-			}
-		}
-		var seen func(string) bool
-		if s.o.Store != nil {
-			seen = s.seenFunc(ctx)
-		}
-		var err error
-		// Feeds often publish an item hours after its date: look back a
-		// little before the window for late arrivals. Articles an earlier
-		// issue sent are recorded as seen and never repeated.
-		lookFrom := from
-		if seen != nil {
-			lookFrom = from.Add(-cfg.Newsletter.LateArrival)
-		}
-		d, err = s.o.Build(ctx, lookFrom, now, seen)
-		if err != nil {
-			return sum, err
-		}
-		d.Edition = ed.Name
-		sum.Articles = d.Count()
-		sum.Digest = d
-		if d.Count() == 0 && ed.SkipEmpty() && !so.Force {
-			sum.Empty = true
-			s.log.Info("nothing new: no issue sent", "edition", ed.Name, "from", from, "to", now)
-			return sum, nil
-		}
-		issue = store.Issue{Edition: ed.Name, Slot: so.Slot, WindowFrom: from, WindowTo: now, Status: "sending", Created: now, Articles: d.Count()}
-		if !so.DryRun && s.o.Store != nil {
-			if !s.canSign() {
-				return sum, ErrNoSecret
-			}
-			v := newVariants(s.o.Renderer, d)
-			if err := s.prerender(ctx, v, ed.Name); err != nil {
-				return sum, err
-			}
-			if frozen, err = v.freeze(); err != nil {
-				return sum, err
-			}
-			issue.Payload, err = json.Marshal(payload{Digest: d, Rendered: frozen})
-			if err != nil {
-				return sum, fmt.Errorf("delivery: freeze: %w", err)
-			}
-			issue, err = s.o.Store.CreateIssue(ctx, issue, cfg.Editions[0].Name)
-			if err != nil {
-				return sum, err
-			}
-			if err := s.o.Store.MarkSeen(ctx, articleIDs(d), issue.ID, now); err != nil {
-				return sum, err
-			}
-			s.log.Info("issue frozen", "issue", issue.ID, "edition", ed.Name, "articles", d.Count())
-		}
-	}
-	sum.Issue, sum.Articles, sum.Digest = issue.ID, d.Count(), d
-
-	if so.DryRun || s.o.Store == nil {
-		err := s.dryRun(ctx, issue, d, so, &sum)
+	sum = Summary{Edition: ed.Name, DryRun: so.DryRun}
+	is, err := s.issue(ctx, ed, so, &sum)
+	if err != nil || is == nil {
 		return sum, err
+	}
+	if so.DryRun || s.o.Store == nil {
+		sum.State = StateDryRun
+		return sum, s.dryRun(ctx, is, so, &sum)
 	}
 	if !s.canSign() {
 		return sum, ErrNoSecret
 	}
-	if err := s.deliver(ctx, issue, d, frozen, &sum); err != nil {
-		return sum, err
-	}
-	counts, err := s.o.Store.IssueCounts(ctx, issue.ID)
-	if err != nil {
-		return sum, err
-	}
-	sum.Recipients = counts.Recipients
-	if counts.Pending == 0 && counts.FailedTemp == 0 {
-		if err := s.o.Store.FinishIssue(ctx, issue.ID, s.o.Now()); err != nil {
-			return sum, err
-		}
-		s.log.Info("issue finished", "issue", issue.ID, "sent", counts.Sent, "failed_permanent", counts.FailedPerm, "skipped", counts.Skipped)
-	} else {
-		s.log.Warn("issue left unfinished: run digest send again to retry", "issue", issue.ID, "pending", counts.Pending+counts.FailedTemp)
-	}
-	return sum, ctx.Err()
+	err = s.deliver(ctx, is, &sum)
+	return sum, s.settle(ctx, is.ID, &sum, err)
 }
 
-// prerender renders every distinct topic set among the edition's
-// subscribers before the issue is frozen.
-func (s *Sender) prerender(ctx context.Context, v *variants, edition string) error {
-	if _, err := v.get(nil); err != nil {
-		return err
+func (s *Sender) edition(name string) (Edition, bool) {
+	if name == "" {
+		return s.o.Editions[0], true
 	}
-	keys := map[string]bool{"": true}
-	return s.o.Store.EachSubscriber(ctx, s.editionFilter(edition), func(sub store.Subscriber) error {
-		if k, _ := v.key(sub.Topics); !keys[k] {
-			keys[k] = true
-			_, err := v.get(sub.Topics)
-			return err
-		}
-		return nil
-	})
-}
-
-// editionFilter selects the confirmed subscribers of an edition, those
-// with no edition counting as members of the first (default) one: the same
-// rule the store applies when it creates an issue's ledger.
-func (s *Sender) editionFilter(edition string) store.Filter {
-	return store.Filter{Status: store.StatusConfirmed, Edition: edition, DefaultEdition: s.o.Config.Editions[0].Name}
-}
-
-func (s *Sender) seenFunc(ctx context.Context) func(string) bool {
-	// Build asks article by article; answer from one query per build
-	// would need the ids up front, so cache per id instead.
-	cache := map[string]bool{}
-	return func(id string) bool {
-		if v, ok := cache[id]; ok {
-			return v
-		}
-		m, err := s.o.Store.SeenArticles(ctx, []string{id})
-		if err != nil {
-			s.log.Warn("seen articles lookup failed", "error", err)
-			return false
-		}
-		cache[id] = m[id]
-		return m[id]
-	}
-}
-
-func articleIDs(d *digest.Digest) []string {
-	var ids []string
-	for _, t := range d.Topics {
-		for _, a := range t.Articles {
-			ids = append(ids, digest.SeenKeys(a)...)
+	for _, e := range s.o.Editions {
+		if e.Name == name {
+			return e, true
 		}
 	}
-	return ids
+	return Edition{}, false
 }
 
-// canSign reports whether real links can be made.
+// settle reads the issue's ledger after this sender's pass, finishes the
+// issue when nothing is open, and sets the summary's state.
+func (s *Sender) settle(ctx context.Context, issueID int64, sum *Summary, err error) error {
+	counts, cerr := s.o.Store.IssueCounts(context.WithoutCancel(ctx), issueID)
+	if cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	sum.Recipients, sum.Pending = counts.Recipients, counts.Pending+counts.FailedTemp
+	var paused *PausedError
+	switch {
+	case errors.As(err, &paused):
+		sum.State, sum.Paused = StatePaused, paused.Reply
+	case sum.Pending == 0:
+		sum.State = StateDone
+		if ferr := s.o.Store.FinishIssue(context.WithoutCancel(ctx), issueID, s.o.Now()); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		s.log.Info("issue finished", "issue", issueID, "sent", counts.Sent, "failed_permanent", counts.FailedPerm, "skipped", counts.Skipped)
+	default:
+		sum.State = StatePending
+		s.log.Warn("issue left unfinished: run digest send again to send the rest", "issue", issueID, "pending", sum.Pending)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// canSign reports whether links can carry real tokens (a secret is set).
 func (s *Sender) canSign() bool { return s.o.Links != nil && s.o.Links.Signer() != nil }
-
-// recipient is one message to build.
-type recipient struct {
-	deliveryID   int64
-	subscriberID int64
-	stamp        int64
-	email, name  string
-	topics       []string
-}
-
-func (rc recipient) subject() links.Subject {
-	return links.Subject{ID: rc.subscriberID, Stamp: rc.stamp}
-}
-
-// variants renders each distinct topic set once per issue, and lays out
-// each rendering's message once.
-type variants struct {
-	r       Renderer
-	d       *digest.Digest
-	mu      sync.Mutex
-	cache   map[string]*render.Rendered
-	layouts map[string]*mailer.Layout
-	names   map[string]bool
-	// issueURL is the issue's archive page, given to every rendering
-	// before it is shared ("" in a dry run or with the archive off).
-	issueURL string
-}
-
-func newVariants(r Renderer, d *digest.Digest) *variants {
-	// The topics a reader can choose: the configured ones this issue has,
-	// and "More" for the catch-all and the automatic topics.
-	names := map[string]bool{}
-	for _, t := range d.Topics {
-		if t.Auto {
-			names[digest.MoreTopic] = true
-		} else {
-			names[t.Name] = true
-		}
-	}
-	return &variants{r: r, d: d, cache: map[string]*render.Rendered{}, layouts: map[string]*mailer.Layout{}, names: names}
-}
-
-// key maps a subscriber's topics to the topic set rendered for them.
-// Topics the issue does not have are ignored; a subscriber with none of
-// this issue's topics (or none chosen) gets the whole digest, since an
-// empty email helps nobody.
-func (v *variants) key(topics []string) (string, []string) {
-	var keep []string
-	for _, t := range topics {
-		if v.names[t] {
-			keep = append(keep, t)
-		}
-	}
-	slices.Sort(keep)
-	keep = slices.Compact(keep)
-	if len(keep) == len(v.names) {
-		keep = nil
-	}
-	return strings.Join(keep, "\x00"), keep
-}
-
-// get returns the rendering for a subscriber's topics, rendering each
-// distinct set once per issue.
-func (v *variants) get(topics []string) (*render.Rendered, error) {
-	key, keep := v.key(topics)
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if r, ok := v.cache[key]; ok {
-		return r, nil
-	}
-	r, err := v.r.Render(v.d, keep)
-	if err != nil {
-		return nil, err
-	}
-	r.SetIssueURL(v.issueURL)
-	v.cache[key] = r
-	return r, nil
-}
-
-// layout returns the rendering for a subscriber's topics and its message
-// layout, made by mk once per distinct set.
-func (v *variants) layout(topics []string, mk func(*render.Rendered) (*mailer.Layout, error)) (*render.Rendered, *mailer.Layout, error) {
-	rd, err := v.get(topics)
-	if err != nil {
-		return nil, nil, err
-	}
-	key, _ := v.key(topics)
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if l, ok := v.layouts[key]; ok {
-		return rd, l, nil
-	}
-	l, err := mk(rd)
-	if err != nil {
-		return nil, nil, err
-	}
-	v.layouts[key] = l
-	return rd, l, nil
-}
-
-// freeze encodes every rendering made so far, for the issue's payload.
-func (v *variants) freeze() (map[string][]byte, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	out := make(map[string][]byte, len(v.cache))
-	for k, r := range v.cache {
-		b, err := r.MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("delivery: freeze: %w", err)
-		}
-		out[k] = b
-	}
-	return out, nil
-}
-
-// thaw loads the renderings frozen with the issue, so a resumed send is
-// byte-for-byte what the first recipients got, even after a template edit.
-func (v *variants) thaw(frozen map[string][]byte) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for k, b := range frozen {
-		r := new(render.Rendered)
-		if err := r.UnmarshalBinary(b); err != nil {
-			return fmt.Errorf("delivery: frozen rendering: %w", err)
-		}
-		r.SetIssueURL(v.issueURL)
-		v.cache[k] = r
-	}
-	return nil
-}
-
-// message builds one recipient's email: its values in the layout of the
-// rendering for its topics.
-func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.Copy, error) {
-	rd, layout, err := v.layout(rc.topics, func(rd *render.Rendered) (*mailer.Layout, error) { return s.layout(issue, rd) })
-	if err != nil {
-		return nil, err
-	}
-	unsub, prefs := s.links(issue, rc.subject())
-	html, text := rd.Values(render.Recipient{Name: rc.name, Email: rc.email, UnsubscribeURL: unsub, PreferencesURL: prefs})
-	m := &mailer.Copy{
-		Layout:         layout,
-		To:             (&mail.Address{Name: rc.name, Address: rc.email}).String(),
-		MessageID:      MessageID(issue.ID, rc.subscriberID, s.o.Config.Newsletter.From),
-		UnsubscribeURL: unsub,
-		HTML:           html,
-		Text:           text,
-	}
-	if s.o.UnsubscribeMailto != nil {
-		m.UnsubscribeMailto = s.o.UnsubscribeMailto(rc.subject())
-	}
-	if s.o.BounceAddress != nil {
-		m.EnvelopeFrom = s.o.BounceAddress(rc.subject(), issue.ID)
-	}
-	return m, nil
-}
-
-// layout lays out one rendering of the issue: what all its recipients'
-// messages share, encoded once.
-func (s *Sender) layout(issue store.Issue, rd *render.Rendered) (*mailer.Layout, error) {
-	cfg := s.o.Config
-	html, text := rd.Parts()
-	l, err := mailer.NewLayout(mailer.Template{
-		From:    cfg.Newsletter.From,
-		ReplyTo: cfg.Newsletter.ReplyTo,
-		Subject: rd.Subject,
-		Date:    issue.Created,
-		ListID:  ListID(cfg),
-		Headers: withListArchive(cfg, s.o.Links, map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID)}),
-		HTML:    segments(html),
-		Text:    segments(text),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("delivery: %w", err)
-	}
-	return l, nil
-}
-
-func segments(in []render.Segment) []mailer.Segment {
-	out := make([]mailer.Segment, len(in))
-	for i, s := range in {
-		out[i] = mailer.Segment(s)
-	}
-	return out
-}
-
-// links are the unsubscribe and preferences URLs of one subscriber. Tokens
-// are issued at the issue's creation time, so a resumed send builds the
-// very same message and the links live as long as the issue is young.
-func (s *Sender) links(issue store.Issue, who links.Subject) (unsub, prefs string) {
-	issued := issue.Created
-	if issued.IsZero() {
-		issued = s.o.Now()
-	}
-	return s.o.Links.UnsubscribeURL(who, issued), s.o.Links.PreferencesURL(who, issued)
-}
-
-// MessageID is deterministic per issue and subscriber, so a message sent
-// twice after a crash carries the same ID and clients can fold the copies.
-func MessageID(issueID, subscriberID int64, from string) string {
-	domain := "digest.invalid"
-	if a, err := mail.ParseAddress(from); err == nil {
-		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
-			domain = strings.ToLower(a.Address[at+1:])
-		}
-	}
-	return fmt.Sprintf("issue-%d.sub-%d@%s", issueID, subscriberID, domain)
-}
-
-// ListID is the RFC 2919 List-Id: "Title <list-id>".
-func ListID(cfg *config.Config) string {
-	id := cfg.Newsletter.ListID
-	if id == "" {
-		domain := "digest.invalid"
-		if a, err := mail.ParseAddress(cfg.Newsletter.From); err == nil {
-			if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
-				domain = strings.ToLower(a.Address[at+1:])
-			}
-		}
-		id = slug(cfg.Newsletter.Title) + "." + domain
-	}
-	return fmt.Sprintf("%s <%s>", strings.ReplaceAll(cfg.Newsletter.Title, "\"", ""), id)
-}
-
-func slug(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
-			b.WriteByte('-')
-		}
-	}
-	out := strings.Trim(b.String(), "-")
-	if out == "" {
-		return "digest"
-	}
-	return out
-}
-
-// dryRun streams every confirmed subscriber of the edition through
-// rendering and message building, and writes nothing but --out files.
-func (s *Sender) dryRun(ctx context.Context, issue store.Issue, d *digest.Digest, so SendOptions, sum *Summary) error {
-	if issue.Created.IsZero() {
-		issue.Created = s.o.Now().UTC().Truncate(time.Second)
-	}
-	v := newVariants(s.o.Renderer, d)
-	if so.OutDir != "" {
-		if err := os.MkdirAll(so.OutDir, 0o755); err != nil {
-			return fmt.Errorf("delivery: --out: %w", err)
-		}
-	}
-	emit := func(rc recipient) error {
-		m, err := s.message(issue, v, rc)
-		if err != nil {
-			return err
-		}
-		raw, err := s.o.Mailer.Build(m)
-		if err != nil {
-			return fmt.Errorf("delivery: build message for %s: %w", rc.email, err)
-		}
-		sum.Recipients++
-		sum.Sent++
-		if so.OutDir != "" {
-			name := fmt.Sprintf("%06d-%s.eml", rc.subscriberID, safeFile(rc.email))
-			if err := os.WriteFile(filepath.Join(so.OutDir, name), raw, 0o644); err != nil {
-				return fmt.Errorf("delivery: --out: %w", err)
-			}
-		}
-		return nil
-	}
-	if s.o.Store != nil {
-		err := s.o.Store.EachSubscriber(ctx, s.editionFilter(sum.Edition), func(sub store.Subscriber) error {
-			return emit(recipient{subscriberID: sub.ID, stamp: sub.Stamp, email: sub.Email, name: sub.Name, topics: sub.Topics})
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if sum.Recipients == 0 {
-		// No list yet: render for one sample recipient so the operator
-		// sees what would go out.
-		if err := emit(recipient{subscriberID: 0, email: "reader@example.org", name: "Sample Reader"}); err != nil {
-			return err
-		}
-		sum.Recipients, sum.Sent = 0, 0
-	}
-	if so.OutDir != "" {
-		rd, err := v.get(nil)
-		if err != nil {
-			return err
-		}
-		unsub, prefs := s.links(issue, links.Subject{})
-		html, _ := rd.Personalize(render.Recipient{Name: "Sample Reader", Email: "reader@example.org", UnsubscribeURL: unsub, PreferencesURL: prefs})
-		if err := os.WriteFile(filepath.Join(so.OutDir, "preview.html"), html, 0o644); err != nil {
-			return fmt.Errorf("delivery: --out: %w", err)
-		}
-	}
-	return nil
-}
-
-func safeFile(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' || r == '@' {
-			return r
-		}
-		return '_'
-	}, s)
-}

@@ -108,25 +108,40 @@ path = %q
 		{ID: "a1", Title: "Coast patrol doubled", URL: "https://a.example/1", Source: "A", Published: testNow.Add(-2 * time.Hour), Summary: "Patrol boats."},
 		{ID: "a2", Title: "Port to expand", URL: "https://b.example/2", Source: "B", Published: testNow.Add(-3 * time.Hour), Summary: "New quay."},
 	}
-	f.sender = New(Options{
-		Config: cfg, Store: st, Mailer: m, Renderer: r, Links: lb,
-		Logger: slog.New(slog.DiscardHandler),
-		Now:    func() time.Time { return testNow },
-		Build: func(ctx context.Context, from, to time.Time, seen func(string) bool) (*digest.Digest, error) {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.builds++
-			as := digest.Select(f.articles, digest.SelectOptions{From: from, To: to, Seen: seen})
-			d := &digest.Digest{Title: cfg.Newsletter.Title, From: from, To: to}
-			topics, rest := digest.NewGrouper([]digest.Rule{{Name: "Security", Keywords: []string{"patrol"}}, {Name: "Economy", Keywords: []string{"port"}}}).Group(as)
-			if len(rest) > 0 {
-				topics = append(topics, digest.Topic{Name: digest.MoreTopic, Articles: rest})
-			}
-			d.Topics = topics
-			return d, nil
-		},
-	})
+	o := optionsFrom(cfg)
+	o.Store, o.Mailer, o.Renderer, o.Links = st, m, r, lb
+	o.Logger = slog.New(slog.DiscardHandler)
+	o.Now = func() time.Time { return testNow }
+	o.Build = func(ctx context.Context, from, to time.Time, seen func(string) bool) (*digest.Digest, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.builds++
+		as := digest.Select(f.articles, digest.SelectOptions{From: from, To: to, Seen: seen})
+		d := &digest.Digest{Title: cfg.Newsletter.Title, From: from, To: to}
+		topics, rest := digest.NewGrouper([]digest.Rule{{Name: "Security", Keywords: []string{"patrol"}}, {Name: "Economy", Keywords: []string{"port"}}}).Group(as)
+		if len(rest) > 0 {
+			topics = append(topics, digest.Topic{Name: digest.MoreTopic, Articles: rest})
+		}
+		d.Topics = topics
+		return d, nil
+	}
+	f.sender = New(o)
 	return f
+}
+
+// optionsFrom maps a config the way cmd/digest does.
+func optionsFrom(cfg *config.Config) Options {
+	nl, d := cfg.Newsletter, cfg.Delivery
+	o := Options{
+		Newsletter: Newsletter{From: nl.From, ReplyTo: nl.ReplyTo, BaseURL: nl.BaseURL, ListID: ListID(nl.Title, nl.From, nl.ListID)},
+		Window:     nl.Window, LateArrival: nl.LateArrival,
+		Concurrency: cfg.SMTP.Concurrency, MarkBatch: d.MarkBatch, ClaimTTL: d.ClaimTTL, Breaker: d.Breaker,
+		BounceAfter: d.BounceAfter, SoftBounceAfter: d.SoftBounceAfter,
+	}
+	for _, e := range cfg.Editions {
+		o.Editions = append(o.Editions, Edition{Name: e.Name, SkipEmpty: e.SkipEmpty()})
+	}
+	return o
 }
 
 func TestSendEveryRecipientOnceWithHeaders(t *testing.T) {
@@ -360,9 +375,10 @@ func TestMessageIDAndListID(t *testing.T) {
 	if got := MessageID(12, 345, "Brief <brief@Example.ORG>"); got != "issue-12.sub-345@example.org" {
 		t.Fatal(got)
 	}
-	cfg := config.Default()
-	cfg.Newsletter.Title, cfg.Newsletter.From = "The Region Brief", "x@news.example.org"
-	if got := ListID(cfg); got != "The Region Brief <the-region-brief.news.example.org>" {
+	if got := ListID("The Region Brief", "x@news.example.org", ""); got != "The Region Brief <the-region-brief.news.example.org>" {
+		t.Fatal(got)
+	}
+	if got := ListID("Brief", "x@news.example.org", "brief.example.org"); got != "Brief <brief.example.org>" {
 		t.Fatal(got)
 	}
 }

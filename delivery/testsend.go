@@ -19,7 +19,7 @@ import (
 // start and the articles already sent. *store.DB satisfies it.
 type TestStore interface {
 	LastIssue(ctx context.Context, edition string) (store.Issue, bool, error)
-	SeenArticles(ctx context.Context, ids []string) (map[string]bool, error)
+	SeenArticles(ctx context.Context, edition string, keys []string) (map[string]bool, error)
 }
 
 // OneSender sends one message; *mailer.Mailer satisfies it.
@@ -86,7 +86,7 @@ func TestSend(ctx context.Context, o TestSendOptions, edition string, to []strin
 			from = last.WindowTo
 		}
 		seen = func(id string) bool {
-			m, err := o.Store.SeenArticles(ctx, []string{id})
+			m, err := o.Store.SeenArticles(ctx, ed.Name, []string{id})
 			return err == nil && m[id]
 		}
 		from = from.Add(-cfg.Newsletter.LateArrival)
@@ -115,9 +115,9 @@ func TestSend(ctx context.Context, o TestSendOptions, edition string, to []strin
 			MessageID:      fmt.Sprintf("test-%d.%d.%s", now.UnixNano(), i, MessageID(0, 0, cfg.Newsletter.From)),
 			HTML:           html,
 			Text:           text,
-			ListID:         ListID(cfg),
+			ListID:         ListID(cfg.Newsletter.Title, cfg.Newsletter.From, cfg.Newsletter.ListID),
 			UnsubscribeURL: unsub,
-			Headers:        withListArchive(cfg, o.Links, map[string]string{"X-Digest-Test": "1"}),
+			Headers:        withListArchive(cfg.Archive.On(), o.Links, map[string]string{"X-Digest-Test": "1"}),
 		}
 		if err := o.Mailer.Send(ctx, m); err != nil {
 			return res, fmt.Errorf("delivery: test send to %s: %w", addr.Address, err)

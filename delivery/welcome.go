@@ -66,7 +66,7 @@ func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.M
 		return nil, false, fmt.Errorf("delivery: welcome: issue %d: frozen digest unreadable: %v", issue.ID, err)
 	}
 	v := newVariants(w.o.Renderer, p.Digest)
-	v.issueURL = issueURL(cfg, w.o.Links, issue.ID)
+	v.issueURL = issueURL(cfg.Archive.On(), w.o.Links, issue.ID)
 	if err := v.thaw(p.Rendered); err != nil {
 		return nil, false, err
 	}
@@ -89,8 +89,8 @@ func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.M
 		MessageID:      fmt.Sprintf("welcome-%d.%s", sub.ID, MessageID(issue.ID, sub.ID, cfg.Newsletter.From)),
 		HTML:           html,
 		Text:           text,
-		ListID:         ListID(cfg),
+		ListID:         ListID(cfg.Newsletter.Title, cfg.Newsletter.From, cfg.Newsletter.ListID),
 		UnsubscribeURL: unsub,
-		Headers:        withListArchive(cfg, w.o.Links, map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID), "X-Digest-Welcome": "1"}),
+		Headers:        withListArchive(cfg.Archive.On(), w.o.Links, map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID), "X-Digest-Welcome": "1"}),
 	}, true, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,18 +15,42 @@ import (
 	"github.com/digest-newsletter/digest/internal/smtptest"
 )
 
+// binDir holds the digest binary the process tests share; TestMain
+// removes it.
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildBinary compiles the digest command once per test binary run.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "digest")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "digest-test-bin-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "digest")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
 	}
-	return bin
+	return binPath
 }
 
 // writeConfig writes a config that sends the bundled examples to srv.
@@ -70,7 +95,7 @@ func TestCrashMidSendResumes(t *testing.T) {
 	const n = 400
 	srv := smtptest.Start(t, smtptest.WithDelay(3*time.Millisecond))
 	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, srv, "")
+	cfgPath := writeConfig(t, dir, srv, "[delivery]\nclaim_ttl = \"2s\"\n")
 
 	var csv strings.Builder
 	csv.WriteString("email,name\n")

@@ -97,10 +97,10 @@ with links that work nowhere: no issue, no ledger row, nothing marked seen.`,
 			} else {
 				printSummary(g.stdout, sum)
 			}
-			if err == nil && sum.FailedTemporary > 0 {
+			if err == nil && sum.State == delivery.StatePending {
 				// Cron users need a failing exit to notice a relay that
 				// was down; the ledger keeps these for the next run.
-				err = fmt.Errorf("send: %d deliveries failed temporarily and wait for the next run (digest send again to retry)", sum.FailedTemporary)
+				err = fmt.Errorf("send: issue %d: %d recipients left pending for the next run (digest send again to retry)", sum.Issue, sum.Pending)
 			}
 			return err
 		},
@@ -119,13 +119,23 @@ with links that work nowhere: no issue, no ledger row, nothing marked seen.`,
 
 func printSummary(w io.Writer, s delivery.Summary) {
 	if s.Digest != nil {
-		printDigest(w, s.Digest)
+		// The sources that failed now, not those of the build an issue
+		// joined from the store was frozen with.
+		d := *s.Digest
+		d.Errors = s.Errors
+		printDigest(w, &d)
+	} else {
+		for _, e := range s.Errors {
+			fmt.Fprintf(w, "! source %q failed: %s\n", e.Source, e.Error)
+		}
 	}
-	switch {
-	case s.Empty:
+	switch s.State {
+	case "":
+		return // stopped before there was an issue; the error says why
+	case delivery.StateEmpty:
 		fmt.Fprintf(w, "Nothing new for edition %q: no issue sent.\n", s.Edition)
 		return
-	case s.DryRun:
+	case delivery.StateDryRun:
 		n := s.Recipients
 		fmt.Fprintf(w, "Dry run: %d articles, would send to %d recipient(s)", s.Articles, n)
 		if n == 0 {
@@ -134,12 +144,25 @@ func printSummary(w io.Writer, s delivery.Summary) {
 		fmt.Fprintln(w, ".")
 		return
 	}
-	verb := "Sent"
-	if s.Resumed {
-		verb = "Resumed and sent"
+	if s.SentByOther {
+		fmt.Fprintf(w, "Issue %d (%s) was sent by another digest process while this one collected: nothing left to send.\n", s.Issue, s.Edition)
+		return
 	}
-	fmt.Fprintf(w, "%s issue %d (%s): %d articles, %d recipients: sent %d, failed temporarily %d (left for the next run), failed permanently %d, skipped %d in %.1fs.\n",
-		verb, s.Issue, s.Edition, s.Articles, s.Recipients, s.Sent, s.FailedTemporary, s.FailedPermanent, s.Skipped, s.Seconds)
+	what := "Issue"
+	if s.Resumed {
+		what = "Resumed issue" // frozen by an earlier run, or by another sender this one joined
+	}
+	fmt.Fprintf(w, "%s %d (%s): %d articles, %d recipients. This run sent %d, failed temporarily %d, failed permanently %d, skipped %d in %.1fs.\n",
+		what, s.Issue, s.Edition, s.Articles, s.Recipients, s.Sent, s.FailedTemporary, s.FailedPermanent, s.Skipped, s.Seconds)
+	switch s.State {
+	case delivery.StateDone:
+		fmt.Fprintln(w, "The issue is complete: every recipient got it or failed for good.")
+	case delivery.StatePaused:
+		fmt.Fprintf(w, "Paused: recipients in a row failed with %q, so the server, not the recipients, is at fault; nobody was marked bounced. %d recipients are left pending: fix the relay and run digest send again.\n",
+			s.Paused, s.Pending)
+	default:
+		fmt.Fprintf(w, "Not complete: %d recipients are left pending for the next run (digest send again).\n", s.Pending)
+	}
 }
 
 // printDigest writes the topics and articles in a human-readable form.

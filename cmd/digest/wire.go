@@ -101,7 +101,7 @@ func buildFunc(cfg *config.Config, st *store.DB, edition string, log *slog.Logge
 	return func(ctx context.Context, from, to time.Time, seen func(string) bool) (*digest.Digest, error) {
 		o := pipeline.Options{From: from, To: to, Edition: edition, Seen: seen, Logger: log}
 		if st != nil {
-			o.State = st
+			o.State = st.FeedStates(edition)
 		}
 		return pipeline.Build(ctx, cfg, o), nil
 	}
@@ -125,18 +125,36 @@ func newSender(cfg *config.Config, st *store.DB, dryRun bool, signer *links.Sign
 	if err != nil {
 		return nil, err
 	}
-	o := delivery.Options{
-		Config:   cfg,
-		Mailer:   m,
-		Renderer: r,
-		Links:    lb,
-		Build:    buildFunc(cfg, stateStore, edition, log),
-		Logger:   log,
-		Progress: progress,
-	}
+	o := deliveryOptions(cfg)
+	o.Mailer, o.Renderer, o.Links = m, r, lb
+	o.Build = buildFunc(cfg, stateStore, edition, log)
+	o.Logger, o.Progress = log, progress
 	o.BounceAddress, o.UnsubscribeMailto = inboundAddresses(cfg, signer)
 	if st != nil {
 		o.Store = st
 	}
 	return delivery.New(o), nil
+}
+
+// deliveryOptions maps the config onto the delivery engine's options.
+func deliveryOptions(cfg *config.Config) delivery.Options {
+	nl, d := cfg.Newsletter, cfg.Delivery
+	o := delivery.Options{
+		Newsletter: delivery.Newsletter{
+			From: nl.From, ReplyTo: nl.ReplyTo, BaseURL: nl.BaseURL,
+			ListID: delivery.ListID(nl.Title, nl.From, nl.ListID),
+		},
+		Window: nl.Window, LateArrival: nl.LateArrival,
+		Concurrency: cfg.SMTP.Concurrency,
+		MarkBatch:   d.MarkBatch, ClaimTTL: d.ClaimTTL, Breaker: d.Breaker,
+		BounceAfter: d.BounceAfter, SoftBounceAfter: d.SoftBounceAfter,
+		Archive: cfg.Archive.On(),
+	}
+	for _, e := range cfg.Editions {
+		o.Editions = append(o.Editions, delivery.Edition{Name: e.Name, SkipEmpty: e.SkipEmpty()})
+	}
+	for _, s := range cfg.Sources {
+		o.Sources = append(o.Sources, s.Name)
+	}
+	return o
 }

@@ -193,6 +193,8 @@ type Delivery struct {
 	SoftBounceAfter int           `toml:"soft_bounce_after"`
 	MarkBatch       int           `toml:"mark_batch"`
 	MarkInterval    time.Duration `toml:"mark_interval"`
+	Breaker         int           `toml:"breaker"`
+	ClaimTTL        time.Duration `toml:"claim_ttl"`
 }
 
 // Store is the SQLite database.

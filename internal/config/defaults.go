@@ -25,6 +25,8 @@ const (
 	DefaultSoftBounceAfter  = 5
 	DefaultMarkBatch        = 64
 	DefaultMarkInterval     = 20 * time.Millisecond
+	DefaultBreaker          = 20
+	DefaultClaimTTL         = 30 * time.Second
 	DefaultConfirmTTL       = 48 * time.Hour
 	DefaultUnsubscribeTTL   = 90 * 24 * time.Hour
 	DefaultPendingTTL       = 7 * 24 * time.Hour
@@ -99,6 +101,8 @@ func (c *Config) applyDefaults() {
 	setInt(&d.SoftBounceAfter, DefaultSoftBounceAfter)
 	setInt(&d.MarkBatch, DefaultMarkBatch)
 	setDur(&d.MarkInterval, DefaultMarkInterval)
+	setInt(&d.Breaker, DefaultBreaker)
+	setDur(&d.ClaimTTL, DefaultClaimTTL)
 
 	setStr(&c.Store.Path, "digest.db")
 

@@ -249,6 +249,12 @@ func (c *Config) checkDelivery(bad problemf) {
 	if c.Delivery.Retries < 0 {
 		bad("delivery.retries", "must not be negative")
 	}
+	if c.Delivery.Breaker < 0 {
+		bad("delivery.breaker", "must not be negative")
+	}
+	if c.Delivery.ClaimTTL < time.Second {
+		bad("delivery.claim_ttl", "must be at least 1s")
+	}
 }
 
 func (c *Config) checkStore(bad problemf) {

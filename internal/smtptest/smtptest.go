@@ -1,9 +1,10 @@
 // Package smtptest runs a real SMTP server (github.com/emersion/go-smtp) on
 // the loopback interface for tests. It records every accepted message and can
 // be told to answer with temporary or permanent errors, drop connections,
-// close a session after N messages, hold a message before accepting it, ask
-// for authentication, offer STARTTLS / implicit TLS, keep PIPELINING
-// (RFC 2920) to itself, and record what clients send read by read.
+// hang without a reply, keep a message and drop its reply (the RFC 1047
+// duplicate window), close a session after N messages, hold a message before
+// accepting it, ask for authentication, offer STARTTLS / implicit TLS, keep
+// PIPELINING (RFC 2920) to itself, and record what clients send read by read.
 //
 // Tests call Start, which closes the server on t.Cleanup. A process that is
 // not a test (a crash test driving the real binary) calls Listen and Close.
@@ -35,8 +36,20 @@ import (
 )
 
 // ErrDrop, returned by a hook, makes the server close the connection at once
-// without replying: the client sees a network error.
+// without replying: the client sees a network error. From the data hook the
+// message is not kept.
 var ErrDrop = errors.New("smtptest: drop connection")
+
+// ErrHang, returned by a hook, makes the server stop answering: no reply,
+// the connection held open until the client gives up and closes it (or the
+// server closes), as a stalled relay does. From the data hook the message
+// is not kept.
+var ErrHang = errors.New("smtptest: hang")
+
+// ErrKeepAndDrop, returned by the data hook, makes the server keep the
+// message (it counts as accepted) and then close the connection without the
+// final reply: the client cannot know the message was delivered (RFC 1047).
+var ErrKeepAndDrop = errors.New("smtptest: keep the message, drop the reply")
 
 // Message is one message the server accepted.
 type Message struct {
@@ -449,7 +462,13 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.dataTries[key]++
 		n := ss.s.dataTries[key]
 		ss.s.mu.Unlock()
-		if err := ss.hookResult(f(ss.from, to, n)); err != nil {
+		err := f(ss.from, to, n)
+		if errors.Is(err, ErrKeepAndDrop) {
+			ss.keep(data, to)
+			_ = ss.c.Conn().Close()
+			return ErrDrop
+		}
+		if err := ss.hookResult(err); err != nil {
 			return err
 		}
 	}
@@ -469,20 +488,48 @@ func (ss *session) Data(r io.Reader) error {
 			return ErrDrop
 		}
 	}
+	ss.keep(data, to)
+	return nil
+}
+
+// keep records an accepted message.
+func (ss *session) keep(data []byte, to []string) {
 	ss.s.mu.Lock()
 	ss.cs.accepted++
 	id := ss.cs.id
 	ss.s.mu.Unlock()
 	ss.s.accept(Message{From: ss.from, To: to, Data: data, ConnID: id})
-	return nil
 }
 
-// hookResult turns ErrDrop into a closed connection.
+// hookResult turns ErrDrop into a closed connection, and ErrHang into
+// silence until the client hangs up.
 func (ss *session) hookResult(err error) error {
-	if errors.Is(err, ErrDrop) {
+	switch {
+	case errors.Is(err, ErrDrop):
 		_ = ss.c.Conn().Close()
+	case errors.Is(err, ErrHang):
+		ss.hang()
+		return ErrDrop
 	}
 	return err
+}
+
+// hang answers nothing until the client closes the connection or the
+// server is closed. The client sends nothing while it waits for a reply, so
+// a read on the raw connection returns only when it hangs up.
+func (ss *session) hang() {
+	raw := ss.c.Conn()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ss.s.done:
+			_ = raw.Close()
+		case <-done:
+		}
+	}()
+	_, _ = io.Copy(io.Discard, raw)
+	close(done)
+	_ = raw.Close()
 }
 
 func (ss *session) Reset() {

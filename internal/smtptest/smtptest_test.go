@@ -3,6 +3,7 @@ package smtptest
 import (
 	"context"
 	"errors"
+	"net"
 	"net/smtp"
 	"net/textproto"
 	"strings"
@@ -276,5 +277,54 @@ func TestWithoutPipeliningAndTranscript(t *testing.T) {
 		if got := strings.Join(verbs, " "); !strings.Contains(got, "MAIL RCPT DATA") {
 			t.Errorf("hidden %v: reads start with %q", hide, got)
 		}
+	}
+}
+
+// TestKeepAndDropAndHang: the two ways a reply after DATA goes missing.
+// ErrKeepAndDrop keeps the message and closes without the reply; ErrHang
+// keeps nothing and answers nothing until the client hangs up.
+func TestKeepAndDropAndHang(t *testing.T) {
+	s := Start(t, WithDataHook(func(_ string, to []string, _ int) error {
+		switch to[0] {
+		case "kept@example.org":
+			return ErrKeepAndDrop
+		case "hang@example.org":
+			return ErrHang
+		}
+		return nil
+	}))
+	if err := send(t, dial(t, s), "a@example.org", "kept@example.org", body); err == nil || code(err) != 0 {
+		t.Fatalf("keep-and-drop: err %v, want a connection error without a reply", err)
+	}
+	if s.Count("kept@example.org") != 1 {
+		t.Fatal("keep-and-drop did not keep the message")
+	}
+
+	conn, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := smtp.NewClient(conn, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Mail("a@example.org")
+	c.Rcpt("hang@example.org")
+	w, _ := c.Data()
+	w.Write([]byte(body))
+	conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	err = w.Close()
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("hang: err %v, want the client's own timeout", err)
+	}
+	conn.Close()
+	if s.Count("hang@example.org") != 0 || s.Len() != 1 {
+		t.Fatalf("hang kept a message: %d", s.Len())
+	}
+	// The server let go of the connection once the client hung up.
+	if err := send(t, dial(t, s), "a@example.org", "ok@example.org", body); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -32,13 +32,16 @@ func TestArchivedIssues(t *testing.T) {
 	}
 	partly := create("weekly", 2, "partly")
 	var rowID int64
-	if err := db.EachPending(ctx, partly.ID, 0, func(d Delivery) error { rowID = d.ID; return nil }); err != nil {
-		t.Fatal(err)
+	claimed, err := db.ClaimDeliveries(ctx, partly.ID, "t", 1, t0, t0.Add(time.Minute))
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v, %d rows", err, len(claimed))
 	}
+	rowID = claimed[0].ID
 	if err := db.MarkDeliveries(ctx, []Mark{{DeliveryID: rowID, Status: "sent", Attempts: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	queued := create("weekly", 3, "queued")
+	// An edition has one unfinished issue at a time: queue one in daily.
+	queued := create("daily", 3, "queued")
 
 	got, err := db.ArchivedIssues(ctx, "", 0, 10)
 	if err != nil {

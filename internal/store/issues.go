@@ -22,6 +22,10 @@ type Issue struct {
 	Created, Finished    time.Time
 	Articles             int
 	Payload              []byte
+	// SeenKeys are the article keys CreateIssue records as sent in this
+	// edition (digest.SeenKeys of every article), in the issue's own
+	// transaction; never read back.
+	SeenKeys []string
 }
 
 const issueColsNoPayload = `id, edition, slot, window_from, window_to, status, created, finished, articles`
@@ -44,9 +48,21 @@ func scanIssue(sc scanner, withPayload bool) (Issue, error) {
 
 // CreateIssue inserts the issue (Status "" = sending, Created zero = now)
 // and, in the same transaction, one pending delivery per confirmed
-// subscriber of its edition; subscribers whose edition is "" belong to
-// defaultEdition. It returns ErrSlotTaken if (edition, slot) already has an
-// issue. The returned Issue has its ID set.
+// subscriber of its edition (subscribers whose edition is "" belong to
+// defaultEdition) and the issue's SeenKeys as seen articles of its edition.
+// The returned Issue has its ID set.
+//
+// An edition has at most one unfinished issue, and the windows of its
+// issues never overlap. So, for a new sending issue, inside the immediate
+// transaction (no other writer, in this process or another, runs between
+// the check and the insert):
+//   - an unfinished issue of the edition: *IssueConflict (Open) naming it,
+//     which the caller joins instead;
+//   - an issue already made for the same (edition, slot): ErrSlotTaken;
+//   - an issue whose window ends after this one's starts (another sender
+//     made and finished it since the caller looked): *IssueConflict.
+//
+// Both conflicts match errors.Is(err, ErrIssueExists).
 func (db *DB) CreateIssue(ctx context.Context, is Issue, defaultEdition string) (Issue, error) {
 	if is.Edition == "" {
 		return Issue{}, errors.New("store: create issue: empty edition")
@@ -62,18 +78,8 @@ func (db *DB) CreateIssue(ctx context.Context, is Issue, defaultEdition string) 
 	}
 	is = normaliseIssueTimes(is)
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		// Inside an immediate transaction this check cannot race another
-		// writer; the UNIQUE index backs it up all the same.
-		if !is.Slot.IsZero() {
-			var one int
-			err := tx.QueryRowContext(ctx, "SELECT 1 FROM issues WHERE edition = ? AND slot = ?",
-				is.Edition, nanos(is.Slot)).Scan(&one)
-			if err == nil {
-				return ErrSlotTaken
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
+		if err := checkNewIssue(ctx, tx, is); err != nil {
+			return err
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO issues
 			(edition, slot, window_from, window_to, status, created, finished, articles, payload)
@@ -88,16 +94,80 @@ func (db *DB) CreateIssue(ctx context.Context, is Issue, defaultEdition string) 
 			WHERE status = 'confirmed' AND (edition = ? OR (edition = '' AND ? = ?))
 			ORDER BY id`,
 			is.ID, nanos(is.Created), is.Edition, is.Edition, defaultEdition)
-		return err
+		if err != nil {
+			return err
+		}
+		return markSeen(ctx, tx, is.Edition, is.SeenKeys, is.ID, is.Created)
 	})
-	if errors.Is(err, ErrSlotTaken) {
+	var conflict *IssueConflict
+	switch {
+	case errors.As(err, &conflict):
+		return Issue{}, err
+	case errors.Is(err, ErrSlotTaken):
 		return Issue{}, fmt.Errorf("store: create issue %s at %s: %w", is.Edition, is.Slot.Format(time.RFC3339), ErrSlotTaken)
-	}
-	if err != nil {
+	case err != nil:
 		return Issue{}, fmt.Errorf("store: create issue %s: %w", is.Edition, err)
 	}
+	is.SeenKeys = nil
 	return is, nil
 }
+
+// checkNewIssue refuses an issue that would duplicate one the edition has.
+func checkNewIssue(ctx context.Context, tx *sql.Tx, is Issue) error {
+	if is.Status == IssueSending {
+		var id int64
+		err := tx.QueryRowContext(ctx, "SELECT id FROM issues WHERE edition = ? AND status = 'sending' ORDER BY id LIMIT 1",
+			is.Edition).Scan(&id)
+		if err == nil {
+			return &IssueConflict{Edition: is.Edition, ID: id, Open: true}
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	if !is.Slot.IsZero() {
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM issues WHERE edition = ? AND slot = ?",
+			is.Edition, nanos(is.Slot)).Scan(&one)
+		if err == nil {
+			return ErrSlotTaken
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	if is.Status == IssueSending && !is.WindowFrom.IsZero() {
+		var id int64
+		err := tx.QueryRowContext(ctx, "SELECT id FROM issues WHERE edition = ? AND window_to > ? ORDER BY id DESC LIMIT 1",
+			is.Edition, nanos(is.WindowFrom)).Scan(&id)
+		if err == nil {
+			return &IssueConflict{Edition: is.Edition, ID: id}
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	return nil
+}
+
+// IssueConflict is CreateIssue's answer when the edition already has the
+// issue the caller was about to make: an unfinished one (Open), or one
+// covering part of the new window.
+type IssueConflict struct {
+	Edition string
+	ID      int64 // the existing issue
+	Open    bool
+}
+
+func (e *IssueConflict) Error() string {
+	if e.Open {
+		return fmt.Sprintf("store: edition %s already has an unfinished issue (%d)", e.Edition, e.ID)
+	}
+	return fmt.Sprintf("store: edition %s: issue %d already covers this window", e.Edition, e.ID)
+}
+
+// Is makes errors.Is(err, ErrIssueExists) true.
+func (e *IssueConflict) Is(target error) bool { return target == ErrIssueExists }
 
 // normaliseIssueTimes puts times in UTC with the precision they are stored
 // with, so the Issue CreateIssue returns equals the one read back.
@@ -125,10 +195,11 @@ func (db *DB) oneIssue(ctx context.Context, what, query string, args ...any) (Is
 }
 
 // OpenIssue returns the edition's unfinished (sending) issue, if any: a send
-// resumes it instead of starting a new one.
+// joins or resumes it instead of starting a new one. There is at most one
+// (a store from before that rule may hold more: the oldest goes first).
 func (db *DB) OpenIssue(ctx context.Context, edition string) (Issue, bool, error) {
 	return db.oneIssue(ctx, "open issue of "+edition,
-		"WHERE edition = ? AND status = 'sending' ORDER BY id DESC LIMIT 1", edition)
+		"WHERE edition = ? AND status = 'sending' ORDER BY id LIMIT 1", edition)
 }
 
 // LastIssue returns the edition's newest issue in any status; the next
@@ -158,9 +229,11 @@ func (db *DB) IssueByID(ctx context.Context, id int64) (Issue, error) {
 	return is, nil
 }
 
-// FinishIssue marks the issue done at `at`.
+// FinishIssue marks the issue done at `at`. Several senders of one issue
+// may all see it finished: the first one's time stays.
 func (db *DB) FinishIssue(ctx context.Context, id int64, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, "UPDATE issues SET status = 'done', finished = ? WHERE id = ?", nanos(at), id)
+	res, err := db.w.ExecContext(ctx, `UPDATE issues SET status = 'done', finished = coalesce(finished, ?)
+		WHERE id = ?`, nanos(at), id)
 	return affectedOne(res, err, fmt.Sprintf("finish issue %d", id))
 }
 
@@ -231,127 +304,4 @@ func (db *DB) IssueCounts(ctx context.Context, issueID int64) (IssueSummary, err
 		return IssueSummary{}, fmt.Errorf("store: issue counts %d: %w", issueID, err)
 	}
 	return s, nil
-}
-
-// Delivery is one ledger row joined with its subscriber as it is now.
-type Delivery struct {
-	ID                       int64
-	IssueID, SubscriberID    int64
-	Email, Name, Edition     string
-	Topics                   []string
-	SubscriberStatus, Status string
-	Attempts                 int
-	Error                    string
-	// SubscriberStamp signs the subscriber's links (package links).
-	SubscriberStamp int64
-}
-
-// EachPending calls fn for each delivery of the issue still to do (status
-// pending or failed_temp), joined with its subscriber, in id order. It reads
-// pages of `batch` rows by key and holds no transaction or cursor while fn
-// runs, so fn (or another goroutine) may mark rows meanwhile; each row is
-// seen at most once per call. Rows whose subscriber is no longer confirmed
-// come too, with SubscriberStatus telling why: the caller marks them
-// skipped. An error from fn stops the walk and is returned as is.
-func (db *DB) EachPending(ctx context.Context, issueID int64, batch int, fn func(Delivery) error) error {
-	if batch <= 0 {
-		batch = eachBatch
-	}
-	// INDEXED BY pins the (issue_id) index, whose entries run in rowid
-	// order within an issue: a page is then a short range scan, where the
-	// (issue_id, status) index would make every page sort all open rows.
-	const query = `SELECT d.id, d.issue_id, d.subscriber_id, s.email, s.name, s.edition, s.topics,
-		s.status, d.status, d.attempts, d.error, s.stamp
-		FROM deliveries d INDEXED BY deliveries_issue JOIN subscribers s ON s.id = d.subscriber_id
-		WHERE d.issue_id = ? AND d.id > ? AND d.status IN ('pending', 'failed_temp')
-		ORDER BY d.id LIMIT ?`
-	var last int64
-	page := make([]Delivery, 0, batch)
-	for {
-		page = page[:0]
-		rows, err := db.r.QueryContext(ctx, query, issueID, last, batch)
-		if err != nil {
-			return fmt.Errorf("store: pending deliveries of issue %d: %w", issueID, err)
-		}
-		for rows.Next() {
-			var d Delivery
-			var topics string
-			if err := rows.Scan(&d.ID, &d.IssueID, &d.SubscriberID, &d.Email, &d.Name, &d.Edition,
-				&topics, &d.SubscriberStatus, &d.Status, &d.Attempts, &d.Error, &d.SubscriberStamp); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: pending deliveries of issue %d: %w", issueID, err)
-			}
-			if d.Topics, err = decodeTopics(topics); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: pending deliveries of issue %d: %w", issueID, err)
-			}
-			page = append(page, d)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("store: pending deliveries of issue %d: %w", issueID, err)
-		}
-		for _, d := range page {
-			if err := fn(d); err != nil {
-				return err
-			}
-		}
-		if len(page) < batch {
-			return nil
-		}
-		last = page[len(page)-1].ID
-	}
-}
-
-// Mark is a status change of one delivery row. Attempts is the new total
-// (not an increment).
-type Mark struct {
-	DeliveryID int64
-	Status     string
-	Error      string
-	Attempts   int
-	At         time.Time
-}
-
-// MarkDeliveries applies marks in one transaction with one prepared
-// statement, which is what lets the ledger keep up with SMTP. A row already
-// sent stays sent (nothing can un-send a message), and a mark for a row that
-// no longer exists (its subscriber was erased) is ignored, so one stale mark
-// never loses the batch.
-func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
-	if len(marks) == 0 {
-		return nil
-	}
-	for _, m := range marks {
-		if !validDeliveryStatus(m.Status) {
-			return fmt.Errorf("store: mark delivery %d: invalid status %q", m.DeliveryID, m.Status)
-		}
-	}
-	db.markOnce.Do(func() {
-		db.mark, db.markErr = db.w.PrepareContext(context.WithoutCancel(ctx), `UPDATE deliveries SET status = ?, error = ?, attempts = ?, updated = ?
-			WHERE id = ? AND status != 'sent'`)
-	})
-	if db.markErr != nil {
-		return fmt.Errorf("store: mark deliveries: prepare: %w", db.markErr)
-	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		st := tx.StmtContext(ctx, db.mark)
-		defer st.Close()
-		now := time.Now()
-		for _, m := range marks {
-			at := m.At
-			if at.IsZero() {
-				at = now
-			}
-			if _, err := st.ExecContext(ctx, m.Status, m.Error, m.Attempts, nanos(at), m.DeliveryID); err != nil {
-				return fmt.Errorf("delivery %d: %w", m.DeliveryID, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: mark %d deliveries: %w", len(marks), err)
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
 	"sort"
 	"sync"
@@ -32,13 +31,19 @@ func seedEditions(t *testing.T, db *DB) []int64 {
 	return want
 }
 
+// deliveryIDs claims the issue's open rows and gives them back.
 func deliveryIDs(t *testing.T, db *DB, issueID int64) map[int64]Delivery {
 	t.Helper()
+	ctx := context.Background()
 	got := map[int64]Delivery{}
-	if err := db.EachPending(context.Background(), issueID, 2, func(d Delivery) error {
+	ds, err := db.ClaimDeliveries(ctx, issueID, "look", 1000, time.Now(), time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
 		got[d.SubscriberID] = d
-		return nil
-	}); err != nil {
+	}
+	if err := db.ReleaseClaims(ctx, issueID, "look"); err != nil {
 		t.Fatal(err)
 	}
 	return got
@@ -80,10 +85,11 @@ func TestCreateIssue(t *testing.T) {
 			t.Errorf("counts %+v", c)
 		}
 	})
-	t.Run("same slot is taken", func(t *testing.T) {
+	t.Run("same slot while the first is open: join it", func(t *testing.T) {
 		_, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Slot: slot, Created: t0}, "weekly")
-		if !errors.Is(err, ErrSlotTaken) {
-			t.Fatalf("second CreateIssue: %v, want ErrSlotTaken", err)
+		var c *IssueConflict
+		if !errors.As(err, &c) || !c.Open || c.ID != got.ID {
+			t.Fatalf("second CreateIssue: %v, want a conflict with open issue %d", err, got.ID)
 		}
 		if c, _ := db.CountSubscribers(ctx, Filter{}); c != 7 {
 			t.Errorf("subscribers changed: %d", c)
@@ -104,16 +110,48 @@ func TestCreateIssue(t *testing.T) {
 			}
 		}
 	})
-	t.Run("manual sends never collide", func(t *testing.T) {
-		for range 2 {
-			if _, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly"); err != nil {
-				t.Fatal(err)
-			}
+	t.Run("one unfinished issue per edition", func(t *testing.T) {
+		_, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")
+		var c *IssueConflict
+		if !errors.As(err, &c) || !c.Open || c.ID != got.ID || !errors.Is(err, ErrIssueExists) {
+			t.Fatalf("second open weekly issue: %v, want a conflict naming issue %d", err, got.ID)
+		}
+		// The store itself refuses it, whoever writes.
+		if _, err := db.w.ExecContext(ctx, "INSERT INTO issues (edition, status, created) VALUES ('weekly', 'sending', 1)"); err == nil {
+			t.Fatal("a raw insert of a second open issue was accepted")
+		}
+		if err := db.FinishIssue(ctx, got.ID, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.w.ExecContext(ctx, "UPDATE issues SET status = 'sending' WHERE id = ?", got.ID); err != nil {
+			t.Fatalf("reopening the only issue: %v", err)
+		}
+		next, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")
+		if !errors.As(err, &c) || !c.Open {
+			t.Fatalf("got %+v, %v: want a conflict with the reopened issue", next, err)
+		}
+		if err := db.FinishIssue(ctx, got.ID, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Slot: slot, Created: t0}, "weekly"); !errors.Is(err, ErrSlotTaken) {
+			t.Fatalf("same slot after the first finished: %v, want ErrSlotTaken", err)
+		}
+		// Another sender finished an issue whose window covers the new one's
+		// start: the new one would repeat it.
+		_, err = db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0, WindowFrom: t0.Add(-time.Hour), WindowTo: t0.Add(time.Hour)}, "weekly")
+		if !errors.As(err, &c) || c.Open || c.ID != got.ID {
+			t.Fatalf("overlapping window: %v, want a conflict with finished issue %d", err, got.ID)
+		}
+		// A manual send after the slot's issue: no slot, no collision.
+		if _, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0, WindowFrom: t0, WindowTo: t0.Add(time.Hour)}, "weekly"); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("lookups", func(t *testing.T) {
 		bySlot, ok, err := db.IssueBySlot(ctx, "weekly", slot)
-		if err != nil || !ok || !reflect.DeepEqual(bySlot, got) {
+		want := got
+		want.Status, want.Finished = IssueDone, t0.Add(time.Minute) // finished above
+		if err != nil || !ok || !reflect.DeepEqual(bySlot, want) {
 			t.Fatalf("IssueBySlot: %+v %v %v\nwant %+v", bySlot, ok, err, got)
 		}
 		if _, ok, _ := db.IssueBySlot(ctx, "weekly", slot.Add(time.Hour)); ok {
@@ -149,7 +187,8 @@ func TestCreateIssue(t *testing.T) {
 			}
 		}
 		f, _ := db.IssueByID(ctx, got.ID)
-		if f.Status != IssueDone || !f.Finished.Equal(t0.Add(time.Hour)) {
+		// Finished first at t0+1m; finishing again keeps the first time.
+		if f.Status != IssueDone || !f.Finished.Equal(t0.Add(time.Minute)) {
 			t.Errorf("finished issue %+v", f)
 		}
 		if err := db.FinishIssue(ctx, 9999, t0); !errors.Is(err, ErrNotFound) {
@@ -169,194 +208,10 @@ func TestCreateIssue(t *testing.T) {
 				t.Errorf("not newest first: %d then %d", rs[i-1].ID, rs[i].ID)
 			}
 		}
-		if rs[2].Edition != "daily" || rs[2].Recipients != 1 {
-			t.Errorf("third newest %+v", rs[2])
+		if rs[1].Edition != "daily" || rs[1].Recipients != 1 {
+			t.Errorf("second newest %+v", rs[1])
 		}
 	})
-}
-
-func TestEachPendingWithMarksInterleaved(t *testing.T) {
-	ctx := context.Background()
-	db, _ := openTest(t)
-	const n = 1037
-	var rows []Subscriber
-	for i := range n {
-		rows = append(rows, Subscriber{Email: fmt.Sprintf("r%d@example.org", i)})
-	}
-	if _, err := db.Import(ctx, rowsOf(rows, t0), keepExisting); err != nil {
-		t.Fatal(err)
-	}
-	is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Unsubscribe one after the issue was made: its row comes back for the
-	// caller to skip.
-	gone, _ := db.SubscriberByEmail(ctx, "r5@example.org")
-	if err := db.SetStatus(ctx, gone.ID, StatusUnsubscribed, t0); err != nil {
-		t.Fatal(err)
-	}
-
-	// First pass: mark in batches of 50 while reading pages of 100, the way
-	// the sender does; alternate outcomes.
-	seen := map[int64]int{}
-	var pending []Mark
-	flush := func() {
-		if err := db.MarkDeliveries(ctx, pending); err != nil {
-			t.Fatal(err)
-		}
-		pending = pending[:0]
-	}
-	var skipped, temp, perm, sent int
-	err = db.EachPending(ctx, is.ID, 100, func(d Delivery) error {
-		seen[d.ID]++
-		m := Mark{DeliveryID: d.ID, Attempts: d.Attempts + 1, At: t0}
-		switch {
-		case d.SubscriberStatus != StatusConfirmed:
-			m.Status, m.Attempts = DeliverySkipped, d.Attempts
-			skipped++
-		case d.ID%10 == 0:
-			m.Status, m.Error = DeliveryFailedTemp, "451 try later"
-			temp++
-		case d.ID%17 == 0:
-			m.Status, m.Error = DeliveryFailedPerm, "550 no such user"
-			perm++
-		default:
-			m.Status = DeliverySent
-			sent++
-		}
-		pending = append(pending, m)
-		if len(pending) == 50 {
-			flush()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	flush()
-	if len(seen) != n {
-		t.Errorf("saw %d rows, want %d", len(seen), n)
-	}
-	for id, c := range seen {
-		if c != 1 {
-			t.Errorf("row %d seen %d times", id, c)
-		}
-	}
-	if skipped != 1 {
-		t.Errorf("%d rows of unconfirmed subscribers, want 1", skipped)
-	}
-	c, err := db.IssueCounts(ctx, is.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := IssueSummary{Recipients: n, Sent: sent, FailedTemp: temp, FailedPerm: perm, Skipped: skipped}
-	c.Issue = Issue{}
-	if !reflect.DeepEqual(c, want) {
-		t.Errorf("counts %+v, want %+v", c, want)
-	}
-
-	// Second pass (a resume): only the temporary failures come back, with
-	// their attempts and error.
-	var again int
-	err = db.EachPending(ctx, is.ID, 7, func(d Delivery) error {
-		again++
-		if d.Status != DeliveryFailedTemp || d.Attempts != 1 || d.Error != "451 try later" {
-			t.Errorf("second pass row %+v", d)
-		}
-		return db.MarkDeliveries(ctx, []Mark{{DeliveryID: d.ID, Status: DeliverySent, Attempts: 2, At: t0}})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again != temp {
-		t.Errorf("second pass saw %d, want %d", again, temp)
-	}
-
-	t.Run("sent stays sent", func(t *testing.T) {
-		var anySent int64
-		for id := range seen {
-			if id%10 == 0 {
-				anySent = id
-				break
-			}
-		}
-		if err := db.MarkDeliveries(ctx, []Mark{{DeliveryID: anySent, Status: DeliveryFailedTemp, Attempts: 3}}); err != nil {
-			t.Fatal(err)
-		}
-		c, _ := db.IssueCounts(ctx, is.ID)
-		if c.Sent != sent+temp {
-			t.Errorf("sent %d, want %d", c.Sent, sent+temp)
-		}
-	})
-	t.Run("bad status and missing rows", func(t *testing.T) {
-		if err := db.MarkDeliveries(ctx, []Mark{{DeliveryID: 1, Status: "lost"}}); err == nil {
-			t.Error("MarkDeliveries accepted an unknown status")
-		}
-		if err := db.MarkDeliveries(ctx, []Mark{{DeliveryID: 999999, Status: DeliverySent}}); err != nil {
-			t.Errorf("mark of a vanished row: %v", err)
-		}
-	})
-}
-
-// TestEachPendingWhileMarkingConcurrently runs the reader and a separate
-// marking goroutine at once, the way the delivery engine's workers do.
-func TestEachPendingWhileMarkingConcurrently(t *testing.T) {
-	ctx := context.Background()
-	db, _ := openTest(t)
-	const n = 3000
-	var rows []Subscriber
-	for i := range n {
-		rows = append(rows, Subscriber{Email: fmt.Sprintf("c%d@example.org", i)})
-	}
-	if _, err := db.Import(ctx, rowsOf(rows, t0), keepExisting); err != nil {
-		t.Fatal(err)
-	}
-	is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := make(chan int64, 64)
-	var wg sync.WaitGroup
-	var markErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var batch []Mark
-		for id := range work {
-			batch = append(batch, Mark{DeliveryID: id, Status: DeliverySent, Attempts: 1, At: t0})
-			if len(batch) == 25 {
-				if err := db.MarkDeliveries(ctx, batch); err != nil && markErr == nil {
-					markErr = err
-				}
-				batch = batch[:0]
-			}
-		}
-		if err := db.MarkDeliveries(ctx, batch); err != nil && markErr == nil {
-			markErr = err
-		}
-	}()
-	seen := map[int64]bool{}
-	err = db.EachPending(ctx, is.ID, 200, func(d Delivery) error {
-		if seen[d.ID] {
-			return fmt.Errorf("row %d twice", d.ID)
-		}
-		seen[d.ID] = true
-		work <- d.ID
-		return nil
-	})
-	close(work)
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if markErr != nil {
-		t.Fatal(markErr)
-	}
-	c, _ := db.IssueCounts(ctx, is.ID)
-	if len(seen) != n || c.Sent != n || c.Pending != 0 {
-		t.Errorf("saw %d, counts %+v", len(seen), c)
-	}
 }
 
 func TestCreateIssueRace(t *testing.T) {
@@ -386,7 +241,7 @@ func TestCreateIssueRace(t *testing.T) {
 		switch {
 		case err == nil:
 			wins++
-		case !errors.Is(err, ErrSlotTaken):
+		case !errors.Is(err, ErrSlotTaken) && !errors.Is(err, ErrIssueExists):
 			t.Errorf("unexpected error: %v", err)
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -54,29 +55,30 @@ func TestMigrationKeepsHistory(t *testing.T) {
 	// and leave the old subscribers' stamp at 0, so their links still work.
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
-	db, err := Open(ctx, path)
+	raw, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := mustAdd(t, db, Subscriber{Email: "old@example.org", Status: StatusConfirmed, Created: t0})
-	if err := db.AddConsent(ctx, ConsentEvent{SubscriberID: s.ID, Kind: ConsentAdd, At: t0}); err != nil {
+	first, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly"); err != nil {
-		t.Fatal(err)
-	}
-	// Roll the schema back to version 1 as an old binary left it.
-	for _, q := range []string{
-		"DROP TRIGGER subscribers_id_never_reused", "DROP TABLE id_high_water", "DROP TABLE outbox",
-		"DROP TABLE rate_budgets", "ALTER TABLE subscribers DROP COLUMN stamp", "PRAGMA user_version = 1",
+	// The first schema, as an old binary left it, with one subscriber, a
+	// consent event and a delivery.
+	for _, q := range []string{string(first), "PRAGMA user_version = 1", "PRAGMA foreign_keys = ON",
+		`INSERT INTO subscribers (id, email, status, created) VALUES (1, 'old@example.org', 'confirmed', 1)`,
+		`INSERT INTO consent_events (subscriber_id, kind, at) VALUES (1, 'add', 1)`,
+		`INSERT INTO issues (id, edition, status, created) VALUES (1, 'weekly', 'sending', 1)`,
+		`INSERT INTO deliveries (issue_id, subscriber_id, status, updated) VALUES (1, 1, 'pending', 1)`,
 	} {
-		if _, err := db.w.ExecContext(ctx, q); err != nil {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	db.Close()
+	raw.Close()
+	s := Subscriber{ID: 1}
 
-	db, err = Open(ctx, path)
+	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,22 @@ import (
 	"time"
 )
 
-// FeedState returns the validators remembered for a feed URL for a
-// conditional GET; "", "", nil when none are known.
-func (db *DB) FeedState(ctx context.Context, url string) (etag, lastModified string, err error) {
-	err = db.r.QueryRowContext(ctx, "SELECT etag, last_modified FROM feed_state WHERE url = ?", url).
+// FeedStates is one edition's memory of feed validators for conditional
+// GET (it satisfies collect.FeedState). Editions fetch on their own
+// schedules: a validator saved by the daily edition's fetch would turn the
+// weekly one's next fetch into a 304 and lose it the feed's items.
+type FeedStates struct {
+	db      *DB
+	edition string
+}
+
+// FeedStates returns the edition's feed validators.
+func (db *DB) FeedStates(edition string) FeedStates { return FeedStates{db: db, edition: edition} }
+
+// FeedState returns the validators remembered for a feed URL; "", "", nil
+// when none are known.
+func (f FeedStates) FeedState(ctx context.Context, url string) (etag, lastModified string, err error) {
+	err = f.db.r.QueryRowContext(ctx, "SELECT etag, last_modified FROM feed_state WHERE edition = ? AND url = ?", f.edition, url).
 		Scan(&etag, &lastModified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", nil
@@ -23,14 +35,14 @@ func (db *DB) FeedState(ctx context.Context, url string) (etag, lastModified str
 }
 
 // SetFeedState remembers a feed's validators; both empty forgets them.
-func (db *DB) SetFeedState(ctx context.Context, url, etag, lastModified string) error {
+func (f FeedStates) SetFeedState(ctx context.Context, url, etag, lastModified string) error {
 	var err error
 	if etag == "" && lastModified == "" {
-		_, err = db.w.ExecContext(ctx, "DELETE FROM feed_state WHERE url = ?", url)
+		_, err = f.db.w.ExecContext(ctx, "DELETE FROM feed_state WHERE edition = ? AND url = ?", f.edition, url)
 	} else {
-		_, err = db.w.ExecContext(ctx, `INSERT INTO feed_state (url, etag, last_modified) VALUES (?, ?, ?)
-			ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified`,
-			url, etag, lastModified)
+		_, err = f.db.w.ExecContext(ctx, `INSERT INTO feed_state (edition, url, etag, last_modified) VALUES (?, ?, ?, ?)
+			ON CONFLICT (edition, url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified`,
+			f.edition, url, etag, lastModified)
 	}
 	if err != nil {
 		return fmt.Errorf("store: set feed state %s: %w", url, err)
@@ -41,64 +53,79 @@ func (db *DB) SetFeedState(ctx context.Context, url, etag, lastModified string) 
 // seenChunk bounds the number of bound parameters per statement.
 const seenChunk = 500
 
-// SeenArticles returns which of ids were already sent in an issue (or
-// otherwise marked seen). Ids not seen are absent from the map.
-func (db *DB) SeenArticles(ctx context.Context, ids []string) (map[string]bool, error) {
+// SeenArticles returns which of keys the edition already sent in an issue
+// (or has otherwise marked seen); keys not seen are absent from the map.
+// One query per 500 keys. Keys recorded for no edition ("") count for all.
+func (db *DB) SeenArticles(ctx context.Context, edition string, keys []string) (map[string]bool, error) {
 	seen := make(map[string]bool)
-	for start := 0; start < len(ids); start += seenChunk {
-		chunk := ids[start:min(start+seenChunk, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
+	for start := 0; start < len(keys); start += seenChunk {
+		chunk := keys[start:min(start+seenChunk, len(keys))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, edition)
+		for _, k := range chunk {
+			args = append(args, k)
 		}
-		rows, err := db.r.QueryContext(ctx,
-			"SELECT article_id FROM seen_articles WHERE article_id IN ("+placeholders(len(chunk))+")", args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: seen articles: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: seen articles: %w", err)
-			}
-			seen[id] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("store: seen articles: %w", err)
+		if err := db.collectSeen(ctx, seen, "SELECT article_id FROM seen_articles WHERE edition IN (?, '') AND article_id IN ("+
+			placeholders(len(chunk))+")", args...); err != nil {
+			return nil, err
 		}
 	}
 	return seen, nil
 }
 
-// MarkSeen records ids as sent in issueID (0 = no issue) at `at`. An id
-// already seen keeps its first issue.
-func (db *DB) MarkSeen(ctx context.Context, ids []string, issueID int64, at time.Time) error {
-	if len(ids) == 0 {
+// SeenSince returns every key the edition recorded at or after `since`, in
+// one query. An issue records its articles at its own time, which is after
+// they were published, so every article published after since that an
+// earlier issue sent is among them.
+func (db *DB) SeenSince(ctx context.Context, edition string, since time.Time) (map[string]bool, error) {
+	seen := make(map[string]bool)
+	if err := db.collectSeen(ctx, seen, "SELECT article_id FROM seen_articles WHERE edition IN (?, '') AND at >= ?",
+		edition, since.UTC().UnixNano()); err != nil {
+		return nil, err
+	}
+	return seen, nil
+}
+
+func (db *DB) collectSeen(ctx context.Context, into map[string]bool, query string, args ...any) error {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("store: seen articles: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("store: seen articles: %w", err)
+		}
+		into[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: seen articles: %w", err)
+	}
+	return nil
+}
+
+// markSeen records keys as sent in the edition by issueID (0 = no issue)
+// at `at`, inside tx. A key already seen keeps its first issue. CreateIssue
+// does this for an issue's own articles in its transaction.
+func markSeen(ctx context.Context, tx *sql.Tx, edition string, keys []string, issueID int64, at time.Time) error {
+	if len(keys) == 0 {
 		return nil
 	}
 	var issue any
 	if issueID != 0 {
 		issue = issueID
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO seen_articles (article_id, issue_id, at) VALUES (?, ?, ?)
-			ON CONFLICT (article_id) DO NOTHING`)
-		if err != nil {
+	st, err := tx.PrepareContext(ctx, `INSERT INTO seen_articles (edition, article_id, issue_id, at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (edition, article_id) DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, k := range keys {
+		if _, err := st.ExecContext(ctx, edition, k, issue, at.UTC().UnixNano()); err != nil {
 			return err
 		}
-		defer st.Close()
-		for _, id := range ids {
-			if _, err := st.ExecContext(ctx, id, issue, at.UTC().UnixNano()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: mark %d articles seen: %w", len(ids), err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"testing"
@@ -19,20 +20,29 @@ func TestFeedState(t *testing.T) {
 		{"replaced", `W/"def"`, ""},
 		{"forgotten", "", ""},
 	}
-	if e, l, err := db.FeedState(ctx, u); err != nil || e != "" || l != "" {
+	weekly, daily := db.FeedStates("weekly"), db.FeedStates("daily")
+	if e, l, err := weekly.FeedState(ctx, u); err != nil || e != "" || l != "" {
 		t.Fatalf("unknown feed: %q %q %v", e, l, err)
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			if err := db.SetFeedState(ctx, u, st.etag, st.lm); err != nil {
+			if err := weekly.SetFeedState(ctx, u, st.etag, st.lm); err != nil {
 				t.Fatal(err)
 			}
-			e, l, err := db.FeedState(ctx, u)
+			// Another edition's fetch must not turn into a 304.
+			if e, l, err := daily.FeedState(ctx, u); err != nil || e != "" || l != "" {
+				t.Errorf("daily sees weekly's validators: %q %q %v", e, l, err)
+			}
+			e, l, err := weekly.FeedState(ctx, u)
 			if err != nil || e != st.etag || l != st.lm {
 				t.Errorf("FeedState = %q, %q, %v; want %q, %q", e, l, err, st.etag, st.lm)
 			}
 		})
 	}
+}
+
+func markSeenForTest(ctx context.Context, db *DB, edition string, keys []string, issueID int64, at time.Time) error {
+	return db.write(ctx, func(tx *sql.Tx) error { return markSeen(ctx, tx, edition, keys, issueID, at) })
 }
 
 func TestSeenArticles(t *testing.T) {
@@ -46,13 +56,13 @@ func TestSeenArticles(t *testing.T) {
 	for i := range 1200 { // more than one IN chunk
 		ids = append(ids, fmt.Sprintf("https://example.org/a/%d", i))
 	}
-	if err := db.MarkSeen(ctx, ids[:700], is.ID, t0); err != nil {
+	if err := markSeenForTest(ctx, db, "weekly", ids[:700], is.ID, t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.MarkSeen(ctx, ids[600:650], 0, t0); err != nil { // already seen: no-op
+	if err := markSeenForTest(ctx, db, "weekly", ids[600:650], 0, t0); err != nil { // already seen: no-op
 		t.Fatal(err)
 	}
-	got, err := db.SeenArticles(ctx, ids)
+	got, err := db.SeenArticles(ctx, "weekly", ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +73,46 @@ func TestSeenArticles(t *testing.T) {
 		t.Error("wrong ids seen")
 	}
 	var issueID int64
-	if err := db.r.QueryRowContext(ctx, "SELECT issue_id FROM seen_articles WHERE article_id = ?", ids[620]).Scan(&issueID); err != nil || issueID != is.ID {
+	if err := db.r.QueryRowContext(ctx, "SELECT issue_id FROM seen_articles WHERE edition = 'weekly' AND article_id = ?", ids[620]).Scan(&issueID); err != nil || issueID != is.ID {
 		t.Errorf("re-marked article lost its first issue: %d %v", issueID, err)
 	}
-	if m, err := db.SeenArticles(ctx, nil); err != nil || len(m) != 0 {
+	if m, err := db.SeenArticles(ctx, "weekly", nil); err != nil || len(m) != 0 {
 		t.Errorf("SeenArticles(nil) = %v, %v", m, err)
+	}
+	// Editions are independent: what weekly sent is new for daily.
+	if m, err := db.SeenArticles(ctx, "daily", ids); err != nil || len(m) != 0 {
+		t.Errorf("daily sees %d of weekly's articles (%v)", len(m), err)
+	}
+	// SeenSince reads by the time of recording.
+	if err := markSeenForTest(ctx, db, "weekly", []string{"late"}, is.ID, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := db.SeenSince(ctx, "weekly", t0.Add(time.Minute)); err != nil || len(m) != 1 || !m["late"] {
+		t.Errorf("SeenSince = %v, %v", m, err)
+	}
+	if m, err := db.SeenSince(ctx, "weekly", t0); err != nil || len(m) != 701 {
+		t.Errorf("SeenSince(t0) has %d keys (%v), want 701", len(m), err)
+	}
+}
+
+func TestCreateIssueRecordsSeenKeys(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	is, err := db.CreateIssue(ctx, Issue{Edition: "daily", Created: t0, SeenKeys: []string{"a1", "url:example.org/1"}}, "weekly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.SeenArticles(ctx, "daily", []string{"a1", "url:example.org/1", "other"})
+	if err != nil || len(m) != 2 {
+		t.Fatalf("seen %v, %v", m, err)
+	}
+	if m, _ := db.SeenArticles(ctx, "weekly", []string{"a1"}); len(m) != 0 {
+		t.Error("daily's article counts as seen for weekly")
+	}
+	var issueID int64
+	db.r.QueryRowContext(ctx, "SELECT issue_id FROM seen_articles WHERE article_id = 'a1'").Scan(&issueID)
+	if issueID != is.ID {
+		t.Errorf("seen key recorded for issue %d, want %d", issueID, is.ID)
 	}
 }
 

@@ -7,9 +7,10 @@
 // with BEGIN IMMEDIATE (the write lock is taken up front, so two writers never
 // deadlock upgrading a read lock, and other processes wait on busy_timeout),
 // and a pool of read-only connections that WAL lets run beside the writer.
-// Write transactions are kept short; streaming reads (EachSubscriber,
-// EachPending) page by key and hold no transaction between pages, so the
-// caller may write while it reads.
+// Write transactions are kept short; streaming reads (EachSubscriber) page
+// by key and hold no transaction between pages, so the caller may write
+// while it reads. Senders share an issue's ledger by claiming batches of
+// rows (ledger.go).
 //
 // Times are stored as UTC unix nanoseconds and come back as time.Time in UTC;
 // the zero time is stored as NULL and comes back as the zero time.
@@ -75,6 +76,8 @@ var (
 	// ErrSlotTaken is returned by CreateIssue when the (edition, slot) pair
 	// already has an issue: some other run (or daemon) made it.
 	ErrSlotTaken = errors.New("store: slot already has an issue")
+	// ErrIssueExists matches an *IssueConflict from CreateIssue.
+	ErrIssueExists = errors.New("store: the edition already has this issue")
 )
 
 //go:embed migrations/*.sql

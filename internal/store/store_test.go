@@ -574,7 +574,7 @@ func TestConcurrentWriters(t *testing.T) {
 				if _, err := h.RecordBounce(ctx, s.ID, false, "451", 0, 10, t0); err != nil {
 					errs <- err
 				}
-				if err := h.MarkSeen(ctx, []string{email}, is.ID, t0); err != nil {
+				if err := markSeenForTest(ctx, h, "weekly", []string{email}, is.ID, t0); err != nil {
 					errs <- err
 				}
 				if _, err := h.CountSubscribers(ctx, Filter{}); err != nil {
