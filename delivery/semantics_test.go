@@ -118,7 +118,7 @@ func TestHangPastTimeoutIsNotSent(t *testing.T) {
 		}
 		return nil
 	}))
-	f.useMailer(t, func(o *mailer.Options) { o.Timeout = 300 * time.Millisecond })
+	f.useMailer(t, func(o *mailer.Options) { o.Timeout = 2 * time.Second })
 	ctx := context.Background()
 	first, err := f.sender.Send(ctx, SendOptions{})
 	if err != nil {

@@ -339,7 +339,7 @@ func TestHangPastTimeoutExitsNonZero(t *testing.T) {
 		}
 		return nil
 	}))
-	e.edit("concurrency = 4", "concurrency = 4\ntimeout = \"300ms\"")
+	e.edit("concurrency = 4", "concurrency = 4\ntimeout = \"2s\"")
 	e.subscribe(n)
 	code, stdout, stderr := e.cli("send", "--no-progress", "--json")
 	var sum struct {

@@ -89,7 +89,7 @@ func TestNeverLostUnderKillsAndFaults(t *testing.T) {
 			}
 			return nil
 		}))
-	e.edit("concurrency = 4", "concurrency = 4\ntimeout = \"300ms\"")
+	e.edit("concurrency = 4", "concurrency = 4\ntimeout = \"2s\"")
 	notes, _ := filepath.Abs("../../examples/articles")
 	folder := filepath.Join(e.dir, "articles")
 	if err := os.Mkdir(folder, 0o755); err != nil {
