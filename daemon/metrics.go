@@ -81,9 +81,6 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Registry is where callers may register more collectors.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // init creates every edition's series at zero, so rates and alerts work
 // before the first run.
 func (m *Metrics) init(eds []edition) {

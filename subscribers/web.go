@@ -157,16 +157,6 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Du
 	return nil
 }
 
-// ListenAndServe listens on srv.Addr and calls Serve.
-func ListenAndServe(ctx context.Context, srv *http.Server, grace time.Duration) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", srv.Addr)
-	if err != nil {
-		return fmt.Errorf("subscribers: listen: %w", err)
-	}
-	return Serve(ctx, srv, ln, grace)
-}
-
 // clientIP is the address throttles and consent records use: the TCP peer,
 // or with server.trust_proxy the last X-Forwarded-For entry, the one our
 // own proxy appended (entries before it are whatever the client sent).
