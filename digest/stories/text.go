@@ -297,11 +297,13 @@ func (a *analyzer) id(lower string) int32 {
 		return v
 	}
 	v := int32(-1)
+	// One copy serves as the key and as the word.
+	lower = strings.Clone(lower)
 	if !a.stopWord(lower) {
 		v = int32(len(a.words))
-		a.words = append(a.words, strings.Clone(lower))
+		a.words = append(a.words, lower)
 	}
-	a.cache[strings.Clone(lower)] = v
+	a.cache[lower] = v
 	return v
 }
 
