@@ -60,14 +60,14 @@ func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 	keep := func(t int32) bool { return c.df[t] >= minDF }
 	vecs := make([]svec, n)
 	parallelFor(n, workers, func(lo, hi, _ int) {
-		counts := make([]float32, c.nterms)
+		sc := c.newScratch()
 		for i := lo; i < hi; i++ {
-			vecs[i] = c.tfidf(i, clusterTitleWeight, o.ClusterTerms, keep, counts)
+			vecs[i] = c.tfidf(i, clusterTitleWeight, o.ClusterTerms, keep, sc)
+			// The vector holds what clustering needs of the body; labels
+			// read titles only.
+			c.body[i] = nil
 		}
 	})
-	// The vectors hold what clustering needs of the bodies; labels read
-	// titles only.
-	c.body = nil
 
 	maxK := min(o.MaxTopics, n/o.MinTopicArticles)
 	minK := min(o.MinTopics, maxK)

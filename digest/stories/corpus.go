@@ -382,12 +382,25 @@ type svec struct {
 	val []float32
 }
 
+// tfScratch is one worker's scratch for tfidf: counts has len(nterms)
+// and is zero between calls; touched is reused so each vector is
+// allocated at its exact length.
+type tfScratch struct {
+	counts  []float32
+	touched []int32
+}
+
+func (c *corpus) newScratch() *tfScratch {
+	return &tfScratch{counts: make([]float32, c.nterms)}
+}
+
 // tfidf builds document i's vector with term frequency
 // titleWeight*title + body counts, weighted 1+ln(tf) times idf, keeping the
 // topK heaviest terms (topK <= 0: all) and only terms keep accepts (nil:
-// all). counts is scratch of len(vocab), zero on entry and on return.
-func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bool, counts []float32) svec {
-	var touched []int32
+// all).
+func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bool, sc *tfScratch) svec {
+	counts, touched := sc.counts, sc.touched[:0]
+	defer func() { sc.touched = touched[:0] }()
 	add := func(ids []int32, w float32) {
 		for _, t := range ids {
 			if keep != nil && !keep(t) {
@@ -431,7 +444,7 @@ func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bo
 		}
 	}
 	slices.Sort(touched)
-	v := svec{idx: touched, val: make([]float32, len(touched))}
+	v := svec{idx: slices.Clone(touched), val: make([]float32, len(touched))}
 	var norm float64
 	for k, t := range touched {
 		w := c.weight(t, counts[t])
