@@ -106,6 +106,9 @@ func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now 
 	if cfg.Stories.MergeEnabled() {
 		articles = stories.Merge(articles, so)
 	}
+	// The lead stories come from all the stories; taken now, the stories
+	// need not outlive the grouping, whose copies are all that is kept.
+	d.Top = stories.Top(articles, so)
 	rules := make([]digest.Rule, len(cfg.Topics))
 	for i, t := range cfg.Topics {
 		rules[i] = digest.Rule{Name: t.Name, Keywords: t.Keywords, Sources: t.Sources, Categories: t.Categories}
@@ -133,7 +136,6 @@ func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now 
 		topics = append(topics, digest.Topic{Name: digest.MoreTopic, Articles: more})
 	}
 	d.Topics = topics
-	d.Top = stories.Top(articles, so)
 }
 
 // storiesOptions maps the [stories] section and the sources' weights onto
