@@ -267,23 +267,29 @@ func unionWords(locals [][]*analyzer, workers int) (remap [][][]int32, stems []s
 		remap[w] = make([][]int32, len(mine))
 		for x, l := range mine {
 			o := owner[l.lang]
-			m := make([]int32, len(l.words))
-			for k, word := range l.words {
-				if o == l {
+			m := make([]int32, l.nwords)
+			if o == l {
+				for k := range m {
 					m[k] = int32(k)
+				}
+				remap[w][x] = m
+				continue
+			}
+			// Map order does not matter: the numbers given here only
+			// lead to the stems, and terms are numbered by sorted stem.
+			for word, k := range l.cache {
+				if k < 0 {
 					continue
 				}
 				v, ok := o.cache[word]
 				if !ok || v < 0 {
-					v = int32(len(o.words))
-					o.words = append(o.words, word)
+					v = o.nwords
+					o.nwords++
 					o.cache[word] = v
 				}
 				m[k] = v
 			}
-			if o != l {
-				l.cache, l.words = nil, nil
-			}
+			l.cache = nil
 			remap[w][x] = m
 		}
 	}
@@ -291,17 +297,18 @@ func unionWords(locals [][]*analyzer, workers int) (remap [][][]int32, stems []s
 	total := 0
 	for _, o := range owners {
 		base[o.lang] = int32(total)
-		total += len(o.words)
+		total += int(o.nwords)
 	}
 	stems = make([]string, total)
 	for _, o := range owners {
 		b := int(base[o.lang])
-		parallelFor(len(o.words), workers, func(lo, hi, _ int) {
+		words := o.wordList()
+		o.cache = nil
+		parallelFor(len(words), workers, func(lo, hi, _ int) {
 			for k := lo; k < hi; k++ {
-				stems[b+k] = o.stem(o.words[k])
+				stems[b+k] = o.stem(words[k])
 			}
 		})
-		o.cache, o.words = nil, nil
 	}
 	for w, mine := range remap {
 		for x, m := range mine {
