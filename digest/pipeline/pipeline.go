@@ -75,7 +75,10 @@ func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
 	articles := digest.Select(res.Articles, digest.SelectOptions{From: o.From, To: o.To, Seen: o.Seen})
 	log.Info("collected", "articles", len(res.Articles), "selected", len(articles), "failed_sources", len(res.Errors))
 	Group(cfg, d, articles, o.To)
-	dropBodies(d)
+	dropBodies(d.Top)
+	for _, t := range d.Topics {
+		dropBodies(t.Articles)
+	}
 	return d
 }
 
@@ -86,17 +89,12 @@ func textBytes(st config.Stories) int {
 	return max(feedparse.DefaultTextBytes, st.ClusterBodyWords*8)
 }
 
-// dropBodies lets the articles' text go once grouping is done: rendering
-// and the payload use titles and summaries only, and a send
-// holds the digest for as long as it runs.
-func dropBodies(d *digest.Digest) {
-	for i := range d.Top {
-		d.Top[i].Body = ""
-	}
-	for _, t := range d.Topics {
-		for i := range t.Articles {
-			t.Articles[i].Body = ""
-		}
+// dropBodies lets the articles' text go once grouping is done with them:
+// rendering and the payload use titles and summaries only, and a
+// send holds the digest for as long as it runs.
+func dropBodies(articles []digest.Article) {
+	for i := range articles {
+		articles[i].Body = ""
 	}
 }
 
@@ -116,6 +114,8 @@ func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now 
 	topics, unclaimed := digest.NewGrouper(rules).Group(articles)
 	for i := range topics {
 		stories.Rank(topics[i].Articles, so)
+		// Only what no rule claims is clustered: these bodies are done.
+		dropBodies(topics[i].Articles)
 	}
 	var more []digest.Article
 	if cfg.Stories.AutoTopicsEnabled() && len(unclaimed) >= so.MinTopicArticles {
