@@ -10,7 +10,7 @@
 //   - digest's collect.Collect with its default options, in this process;
 //   - `digest collect --json` and `digest send` (the real binary, built
 //     here) to one subscriber through an in-process SMTP server: wall time
-//     and the child's peak RSS (rusage maxrss).
+//     and the child's peak RSS (its VmHWM; see runChild).
 //
 // Usage: go run ./bench/collect [-runs 3] [-latency 100ms] [-synthetic 460]
 package main
@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -168,21 +169,66 @@ func cpuTime() time.Duration {
 }
 
 // runChild runs the digest binary and returns its wall time and peak RSS.
+//
+// The peak is the child's own VmHWM, read from /proc while it runs, not
+// rusage's maxrss: Linux carries the high-water mark across execve, and Go
+// starts children with a vfork-like clone that shares this process's
+// memory, so maxrss reports this (large) process whenever it is the larger.
+// VmHWM belongs to the child's own address space after exec. The last
+// reading comes a few milliseconds before exit, when a send only writes
+// its summary.
 func runChild(bin string, stdout *[]byte, args ...string) (time.Duration, float64) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "DIGEST_SECRET=bench-secret-0123456789abcdef0123456789")
 	cmd.Stderr = os.Stderr
+	var out strings.Builder
+	cmd.Stdout = &out
 	start := time.Now()
-	out, err := cmd.Output()
+	if err := cmd.Start(); err != nil {
+		log.Fatalf("%s: %v", bin, err)
+	}
+	done := make(chan struct{})
+	peak := make(chan int64)
+	go func() {
+		var kb int64
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			kb = max(kb, vmHWM(cmd.Process.Pid))
+			select {
+			case <-done:
+				peak <- kb
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
 	d := time.Since(start)
+	close(done)
+	kb := <-peak
 	if err != nil {
 		log.Fatalf("%s %s: %v", bin, strings.Join(args, " "), err)
 	}
 	if stdout != nil {
-		*stdout = out
+		*stdout = []byte(out.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return d, float64(ru.Maxrss) / 1024
+	return d, float64(kb) / 1024
+}
+
+// vmHWM is the peak resident set of process pid in kB, 0 once it is gone.
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 func writeConfig(dir string, sources []source, smtp *smtptest.Server) string {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -38,7 +39,19 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// defaultMemoryLimit is the soft limit on the Go runtime's memory (heap,
+// stacks, runtime metadata; not the binary's own pages) when GOMEMLIMIT is
+// not set. Without it the collector lets the heap grow to twice what is
+// live, and a send of ten thousand articles peaks at 150 MB for 50 MB of
+// data. A soft limit only makes the collector run sooner: past it the
+// program goes on, with at most half the CPU spent collecting. Set
+// GOMEMLIMIT (e.g. "off", or "512MiB") to choose otherwise.
+const defaultMemoryLimit = 48 << 20
+
 func main() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -75,7 +75,10 @@ func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
 	articles := digest.Select(res.Articles, digest.SelectOptions{From: o.From, To: o.To, Seen: o.Seen})
 	log.Info("collected", "articles", len(res.Articles), "selected", len(articles), "failed_sources", len(res.Errors))
 	Group(cfg, d, articles, o.To)
-	dropBodies(d)
+	dropBodies(d.Top)
+	for _, t := range d.Topics {
+		dropBodies(t.Articles)
+	}
 	return d
 }
 
@@ -86,17 +89,12 @@ func textBytes(st config.Stories) int {
 	return max(feedparse.DefaultTextBytes, st.ClusterBodyWords*8)
 }
 
-// dropBodies lets the articles' text go once grouping is done: rendering
-// and the payload use titles and summaries only, and a send
-// holds the digest for as long as it runs.
-func dropBodies(d *digest.Digest) {
-	for i := range d.Top {
-		d.Top[i].Body = ""
-	}
-	for _, t := range d.Topics {
-		for i := range t.Articles {
-			t.Articles[i].Body = ""
-		}
+// dropBodies lets the articles' text go once grouping is done with them:
+// rendering and the payload use titles and summaries only, and a
+// send holds the digest for as long as it runs.
+func dropBodies(articles []digest.Article) {
+	for i := range articles {
+		articles[i].Body = ""
 	}
 }
 
@@ -106,6 +104,9 @@ func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now 
 	if cfg.Stories.MergeEnabled() {
 		articles = stories.Merge(articles, so)
 	}
+	// The lead stories come from all the stories; taken now, the stories
+	// need not outlive the grouping, whose copies are all that is kept.
+	d.Top = stories.Top(articles, so)
 	rules := make([]digest.Rule, len(cfg.Topics))
 	for i, t := range cfg.Topics {
 		rules[i] = digest.Rule{Name: t.Name, Keywords: t.Keywords, Sources: t.Sources, Categories: t.Categories}
@@ -113,6 +114,8 @@ func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now 
 	topics, unclaimed := digest.NewGrouper(rules).Group(articles)
 	for i := range topics {
 		stories.Rank(topics[i].Articles, so)
+		// Only what no rule claims is clustered: these bodies are done.
+		dropBodies(topics[i].Articles)
 	}
 	var more []digest.Article
 	if cfg.Stories.AutoTopicsEnabled() && len(unclaimed) >= so.MinTopicArticles {
@@ -133,7 +136,6 @@ func Group(cfg *config.Config, d *digest.Digest, articles []digest.Article, now 
 		topics = append(topics, digest.Topic{Name: digest.MoreTopic, Articles: more})
 	}
 	d.Topics = topics
-	d.Top = stories.Top(articles, so)
 }
 
 // storiesOptions maps the [stories] section and the sources' weights onto

@@ -162,3 +162,44 @@ cluster_terms = 40
 		}
 	}
 }
+
+// TestGroupLetsRuleTopicsTextGo: articles a rule claims are never
+// clustered, so their text goes before automatic topics are looked for,
+// not at the end of the build.
+func TestGroupLetsRuleTopicsTextGo(t *testing.T) {
+	cfg, err := config.Parse("t.toml", []byte(`
+[newsletter]
+from = "Brief <brief@example.org>"
+base_url = "https://news.example.org"
+[[sources]]
+name = "Wire"
+url = "https://wire.example/feed.xml"
+[[topics]]
+name = "Ferries"
+keywords = ["ferry"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	articles := []digest.Article{
+		{ID: "1", Title: "Ferry timetable changes", URL: "https://wire.example/1", Source: "Wire", SourceName: "Wire", Published: now, Body: "The winter ferry timetable starts in December."},
+		{ID: "2", Title: "Library opens late", URL: "https://wire.example/2", Source: "Wire", SourceName: "Wire", Published: now, Body: "The library opens until ten on Thursdays."},
+	}
+	d := &digest.Digest{}
+	Group(cfg, d, articles, now)
+	var ruled, other int
+	for _, tp := range d.Topics {
+		for _, a := range tp.Articles {
+			switch {
+			case tp.Name == "Ferries" && a.Body == "":
+				ruled++
+			case tp.Name != "Ferries" && a.Body != "":
+				other++
+			}
+		}
+	}
+	if ruled != 1 || other != 1 {
+		t.Fatalf("topics %+v: want the ruled article without its text, the other one with it", d.Topics)
+	}
+}

@@ -60,9 +60,12 @@ func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 	keep := func(t int32) bool { return c.df[t] >= minDF }
 	vecs := make([]svec, n)
 	parallelFor(n, workers, func(lo, hi, _ int) {
-		counts := make([]float32, c.nterms)
+		sc := c.newScratch()
 		for i := lo; i < hi; i++ {
-			vecs[i] = c.tfidf(i, clusterTitleWeight, o.ClusterTerms, keep, counts)
+			vecs[i] = c.tfidf(i, clusterTitleWeight, o.ClusterTerms, keep, sc)
+			// The vector holds what clustering needs of the body; labels
+			// read titles only.
+			c.body[i] = nil
 		}
 	})
 
@@ -72,8 +75,9 @@ func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 	if maxK < 2 {
 		assign = make([]int32, n)
 	} else {
-		cv, dim := compact(vecs)
-		assign = chooseClusters(cv, dim, minK, maxK, o, workers)
+		full, dim := compact(vecs)
+		assign = chooseClusters(vecs, dim, minK, maxK, o, workers)
+		expand(vecs, full)
 	}
 
 	k := 0
@@ -103,9 +107,10 @@ func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 	return topics
 }
 
-// compact renumbers the terms the vectors use as 0..dim-1, in the same
-// order, so centroids are as small as the terms that matter.
-func compact(vecs []svec) ([]svec, int) {
+// compact renumbers, in place, the terms the vectors use as 0..dim-1, in
+// the same order, so centroids are as small as the terms that matter;
+// full[x] is the term numbered x, for expand to undo it.
+func compact(vecs []svec) (full []int32, dim int) {
 	maxT := int32(-1)
 	for _, v := range vecs {
 		if len(v.idx) > 0 {
@@ -118,22 +123,27 @@ func compact(vecs []svec) ([]svec, int) {
 			id[t] = 1
 		}
 	}
-	dim := int32(0)
 	for t, used := range id {
 		if used != 0 {
-			id[t] = dim
-			dim++
+			id[t] = int32(len(full))
+			full = append(full, int32(t))
 		}
 	}
-	out := make([]svec, len(vecs))
-	for i, v := range vecs {
-		idx := make([]int32, len(v.idx))
+	for _, v := range vecs {
 		for k, t := range v.idx {
-			idx[k] = id[t]
+			v.idx[k] = id[t]
 		}
-		out[i] = svec{idx: idx, val: v.val}
 	}
-	return out, int(dim)
+	return full, len(full)
+}
+
+// expand gives compacted vectors their terms back.
+func expand(vecs []svec, full []int32) {
+	for _, v := range vecs {
+		for k, x := range v.idx {
+			v.idx[k] = full[x]
+		}
+	}
 }
 
 // chooseClusters picks k in [minK,maxK] on a sample and returns every

@@ -132,6 +132,9 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 	reader := make([]uint8, n)
 	parallelFor(n, workers, func(lo, hi, w int) {
 		mine := []*analyzer{an.clone()}
+		// Term lists are read into one buffer and kept at their exact
+		// length: grown by append they would hold a third more.
+		var buf []int32
 		for i := lo; i < hi; i++ {
 			a, k := mine[0], 0
 			if ro.lang != nil {
@@ -146,34 +149,15 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 			}
 			reader[i] = uint8(max(k, 0))
 			title, body := text(i)
-			c.title[i] = a.terms(nil, title, 0)
-			c.body[i] = a.terms(nil, body, ro.bodyMax)
+			buf = a.terms(buf[:0], title, 0)
+			c.title[i] = slices.Clone(buf)
+			buf = a.terms(buf[:0], body, ro.bodyMax)
+			c.body[i] = slices.Clone(buf)
 		}
 		locals[w] = mine
 	})
 
-	// Every distinct word of the batch, stemmed once.
-	wordID := map[wordKey]int32{}
-	var words []wordKey
-	var stemmers []*analyzer
-	for _, mine := range locals {
-		for _, l := range mine {
-			for _, w := range l.words {
-				k := wordKey{l.lang, w}
-				if _, ok := wordID[k]; !ok {
-					wordID[k] = int32(len(words))
-					words = append(words, k)
-					stemmers = append(stemmers, l)
-				}
-			}
-		}
-	}
-	stems := make([]string, len(words))
-	parallelFor(len(words), workers, func(lo, hi, _ int) {
-		for k := lo; k < hi; k++ {
-			stems[k] = stemmers[k].stem(words[k].word)
-		}
-	})
+	remap, stems := unionWords(locals, workers)
 	seen := map[string]bool{}
 	for _, t := range stems {
 		if t != "" && !seen[t] {
@@ -186,18 +170,14 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 	for i, t := range c.vocab {
 		global[t] = int32(i)
 	}
-	remap := make([][][]int32, len(locals))
-	for w, mine := range locals {
-		remap[w] = make([][]int32, len(mine))
-		for x, l := range mine {
-			m := make([]int32, len(l.words))
-			for k, word := range l.words {
-				m[k] = -1
-				if t := stems[wordID[wordKey{l.lang, word}]]; t != "" {
-					m[k] = global[t]
+	for _, m := range remap {
+		for _, r := range m {
+			for k, x := range r {
+				r[k] = -1
+				if t := stems[x]; t != "" {
+					r[k] = global[t]
 				}
 			}
-			remap[w][x] = m
 		}
 	}
 	parallelFor(n, workers, func(lo, hi, w int) {
@@ -261,6 +241,84 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 	}
 	c.computeIDF()
 	return c
+}
+
+// unionWords numbers every distinct word of the batch, per language, and
+// stems each once. remap[w][x][k] is the number of word k of worker w's
+// analyzer x in stems (-1 for none). The first analyzer of each language
+// met keeps the union of its language's words; the others' tables are let
+// go as soon as they are folded in, so the batch's vocabulary is held
+// about once, not once per worker plus once more for the union.
+func unionWords(locals [][]*analyzer, workers int) (remap [][][]int32, stems []string) {
+	owner := map[*language]*analyzer{}
+	var owners []*analyzer
+	for _, mine := range locals {
+		for _, l := range mine {
+			if owner[l.lang] == nil {
+				owner[l.lang] = l
+				owners = append(owners, l)
+			}
+		}
+	}
+	// Fold the others' words into their owner's table: numbers are
+	// owner-local until every fold is done.
+	remap = make([][][]int32, len(locals))
+	for w, mine := range locals {
+		remap[w] = make([][]int32, len(mine))
+		for x, l := range mine {
+			o := owner[l.lang]
+			m := make([]int32, l.nwords)
+			if o == l {
+				for k := range m {
+					m[k] = int32(k)
+				}
+				remap[w][x] = m
+				continue
+			}
+			// Map order does not matter: the numbers given here only
+			// lead to the stems, and terms are numbered by sorted stem.
+			for word, k := range l.cache {
+				if k < 0 {
+					continue
+				}
+				v, ok := o.cache[word]
+				if !ok || v < 0 {
+					v = o.nwords
+					o.nwords++
+					o.cache[word] = v
+				}
+				m[k] = v
+			}
+			l.cache = nil
+			remap[w][x] = m
+		}
+	}
+	base := make(map[*language]int32, len(owners))
+	total := 0
+	for _, o := range owners {
+		base[o.lang] = int32(total)
+		total += int(o.nwords)
+	}
+	stems = make([]string, total)
+	for _, o := range owners {
+		b := int(base[o.lang])
+		words := o.wordList()
+		o.cache = nil
+		parallelFor(len(words), workers, func(lo, hi, _ int) {
+			for k := lo; k < hi; k++ {
+				stems[b+k] = o.stem(words[k])
+			}
+		})
+	}
+	for w, mine := range remap {
+		for x, m := range mine {
+			b := base[locals[w][x].lang]
+			for k := range m {
+				m[k] += b
+			}
+		}
+	}
+	return remap, stems
 }
 
 // dropBoilerplate removes each source's boilerplate from the bodies of
@@ -331,12 +389,25 @@ type svec struct {
 	val []float32
 }
 
+// tfScratch is one worker's scratch for tfidf: counts has len(nterms)
+// and is zero between calls; touched is reused so each vector is
+// allocated at its exact length.
+type tfScratch struct {
+	counts  []float32
+	touched []int32
+}
+
+func (c *corpus) newScratch() *tfScratch {
+	return &tfScratch{counts: make([]float32, c.nterms)}
+}
+
 // tfidf builds document i's vector with term frequency
 // titleWeight*title + body counts, weighted 1+ln(tf) times idf, keeping the
 // topK heaviest terms (topK <= 0: all) and only terms keep accepts (nil:
-// all). counts is scratch of len(vocab), zero on entry and on return.
-func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bool, counts []float32) svec {
-	var touched []int32
+// all).
+func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bool, sc *tfScratch) svec {
+	counts, touched := sc.counts, sc.touched[:0]
+	defer func() { sc.touched = touched[:0] }()
 	add := func(ids []int32, w float32) {
 		for _, t := range ids {
 			if keep != nil && !keep(t) {
@@ -380,7 +451,7 @@ func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bo
 		}
 	}
 	slices.Sort(touched)
-	v := svec{idx: touched, val: make([]float32, len(touched))}
+	v := svec{idx: slices.Clone(touched), val: make([]float32, len(touched))}
 	var norm float64
 	for k, t := range touched {
 		w := c.weight(t, counts[t])

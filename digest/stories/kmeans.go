@@ -3,7 +3,6 @@ package stories
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 )
 
 // convergedPerMille stops k-means once fewer than one document in this
@@ -152,12 +151,13 @@ func initPlusPlus(vecs []svec, vocab, k int, rng *rand.Rand) []float32 {
 	return cent
 }
 
-// kmeans runs spherical k-means from the given centroids. Assignment runs
+// kmeans runs spherical k-means from the given centroids, which it takes
+// over and updates in place. Assignment runs
 // in parallel (each document on its own); centroids are summed in document
 // order so the result does not depend on the number of workers.
 func kmeans(vecs []svec, vocab, k int, cent []float32, iters, workers int) *kmResult {
 	n := len(vecs)
-	r := &kmResult{k: k, cent: slices.Clone(cent), assign: make([]int32, n), sims: make([]float32, n), second: make([]float32, n)}
+	r := &kmResult{k: k, cent: cent, assign: make([]int32, n), sims: make([]float32, n), second: make([]float32, n)}
 	for i := range r.assign {
 		r.assign[i] = -1
 	}

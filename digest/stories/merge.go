@@ -91,12 +91,20 @@ func Merge(articles []digest.Article, opts Options) []digest.Article {
 		source:      func(i int) string { return articles[order[i]].SourceName },
 		boilerShare: o.BoilerplateShare, boilerMinDocs: o.BoilerplateMinDocs,
 	}, an, workers)
+	// Merging compares vectors and never names a word.
+	c.vocab = nil
 
 	vecs := make([]svec, n)
 	parallelFor(n, workers, func(lo, hi, _ int) {
-		counts := make([]float32, c.nterms)
+		sc := c.newScratch()
 		for i := lo; i < hi; i++ {
-			vecs[i] = c.tfidf(i, o.TitleWeight, 0, nil, counts)
+			vecs[i] = c.tfidf(i, o.TitleWeight, 0, nil, sc)
+			// The vector is all that is read of the document from here:
+			// its term lists go as it is made, not after the last one.
+			c.title[i], c.body[i] = nil, nil
+			if c.pairs != nil {
+				c.pairs[i] = nil
+			}
 		}
 	})
 	edges := similarPairs(vecs, c.nterms, o, workers)

@@ -229,10 +229,12 @@ type analyzer struct {
 	// user holds the configured extra stop words; extra adds to them the
 	// news words of the language (for English).
 	user, extra map[string]bool
-	// cache maps a lower-case word to its number in words, -1 for a stop
-	// word.
+	// cache maps a lower-case word to its number, -1 for a stop word;
+	// nwords words are numbered. The map alone holds the words: a list
+	// besides it would cost as much again for a batch's vocabulary
+	// (wordList makes one when it is needed).
 	cache   map[string]int32
-	words   []string
+	nwords  int32
 	scratch []byte
 	stems   map[string]string
 }
@@ -266,7 +268,7 @@ func (a *analyzer) with(l *language) *analyzer {
 func (a *analyzer) clone() *analyzer {
 	c := *a
 	c.cache = map[string]int32{}
-	c.words = nil
+	c.nwords = 0
 	c.scratch = nil
 	c.stems = map[string]string{}
 	return &c
@@ -297,12 +299,25 @@ func (a *analyzer) id(lower string) int32 {
 		return v
 	}
 	v := int32(-1)
+	// One copy serves as the key and as the word.
+	lower = strings.Clone(lower)
 	if !a.stopWord(lower) {
-		v = int32(len(a.words))
-		a.words = append(a.words, strings.Clone(lower))
+		v = a.nwords
+		a.nwords++
 	}
-	a.cache[strings.Clone(lower)] = v
+	a.cache[lower] = v
 	return v
+}
+
+// wordList is the numbered words in their order.
+func (a *analyzer) wordList() []string {
+	words := make([]string, a.nwords)
+	for w, v := range a.cache {
+		if v >= 0 {
+			words[v] = w
+		}
+	}
+	return words
 }
 
 // term returns the stem of a lower-case word, "" for a stop word.
