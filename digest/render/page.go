@@ -60,16 +60,7 @@ func (r *Renderer) RenderPage(d *digest.Digest, l PageLinks) (*Page, error) {
 			data.Topics[i].Articles = withPageURLs(data.Topics[i].Articles, l.Issue)
 		}
 	}
-	subject, err := r.execLine(defSubject, data)
-	if err != nil {
-		return nil, err
-	}
-	data.Subject = subject
-	var hb bytes.Buffer
-	if err := r.html.ExecuteTemplate(&hb, tmplEmailHTML, data); err != nil {
-		return nil, r.templateError(err)
-	}
-	html, err := inline(hb.String())
+	subject, html, err := r.subjectAndHTML(&data)
 	if err != nil {
 		return nil, err
 	}

@@ -307,3 +307,18 @@ func (r *Renderer) execLine(name string, data any) (string, error) {
 	}
 	return strings.Join(strings.Fields(b.String()), " "), nil
 }
+
+// subjectAndHTML sets data's subject and returns it with the HTML body,
+// CSS inlined: the part an email and an archive page share.
+func (r *Renderer) subjectAndHTML(data *emailData) (subject, html string, err error) {
+	if subject, err = r.execLine(defSubject, *data); err != nil {
+		return "", "", err
+	}
+	data.Subject = subject
+	var hb bytes.Buffer
+	if err := r.html.ExecuteTemplate(&hb, tmplEmailHTML, *data); err != nil {
+		return "", "", r.templateError(err)
+	}
+	html, err = inline(hb.String())
+	return subject, html, err
+}

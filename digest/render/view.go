@@ -338,17 +338,7 @@ func (r *Renderer) renderAt(v *view, k int, nonce string) (*Rendered, error) {
 		UnsubscribeURL: sentinel(nonce, slotUnsub),
 		PreferencesURL: sentinel(nonce, slotPrefs),
 	}
-	subject, err := r.execLine(defSubject, data)
-	if err != nil {
-		return nil, err
-	}
-	data.Subject = subject
-
-	var hb bytes.Buffer
-	if err := r.html.ExecuteTemplate(&hb, tmplEmailHTML, data); err != nil {
-		return nil, r.templateError(err)
-	}
-	html, err := inline(hb.String())
+	subject, html, err := r.subjectAndHTML(&data)
 	if err != nil {
 		return nil, err
 	}
