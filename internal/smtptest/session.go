@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
+// session is one client connection: its transaction and the hooks that answer it.
 type session struct {
 	s      *Server
 	c      *smtp.Conn
