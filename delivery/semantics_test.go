@@ -212,7 +212,7 @@ func TestBreakerPausesWithoutBouncing(t *testing.T) {
 	}
 	// The breaker stopped the feed: at most the breaker plus what was in
 	// flight reached the relay, not the whole list.
-	if r := int(refused.Load()); r > f.sender.o.Breaker+f.cfg.SMTP.Concurrency {
+	if r := int(refused.Load()); r > f.sender.o.Breaker+f.inFlight() {
 		t.Errorf("%d recipients tried before the pause", r)
 	}
 	if c, _ := f.st.CountSubscribers(ctx, store.Filter{Status: store.StatusBounced}); c != 0 {
@@ -257,8 +257,8 @@ func TestLedgerFailureStopsWithinInFlight(t *testing.T) {
 	c := f.ledger(t, sum.Issue)
 	unrecorded := f.srv.Len() - c.Sent
 	t.Logf("ledger failed after %d marks; the server has %d", c.Sent, f.srv.Len())
-	if unrecorded < 0 || unrecorded > f.cfg.SMTP.Concurrency {
-		t.Fatalf("%d messages left the server unrecorded, more than the %d in flight", unrecorded, f.cfg.SMTP.Concurrency)
+	if unrecorded < 0 || unrecorded > f.inFlight() {
+		t.Fatalf("%d messages left the server unrecorded, more than the %d in flight", unrecorded, f.inFlight())
 	}
 	if _, err := raw.ExecContext(ctx, "DROP TRIGGER disk_full"); err != nil {
 		t.Fatal(err)
