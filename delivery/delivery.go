@@ -55,6 +55,7 @@ type Store interface {
 	Issues
 	Ledger
 	EachSubscriber(ctx context.Context, f store.Filter, fn func(store.Subscriber) error) error
+	EachTopicSet(ctx context.Context, f store.Filter, fn func(topics []string) error) error
 	RecordBounce(ctx context.Context, subscriberID int64, hard bool, reason string, hardLimit, softLimit int, at time.Time) (bool, error)
 	SeenSince(ctx context.Context, edition string, since time.Time) (map[string]bool, error)
 	SeenArticles(ctx context.Context, edition string, keys []string) (map[string]bool, error)
