@@ -14,10 +14,13 @@
 //     before its claims could expire. A sender that finds nothing to claim
 //     waits for the rows others hold, so a send that returns has seen the
 //     issue through or says what is left.
-//   - At most Concurrency messages of a sender are ever "handed to SMTP but
-//     not yet marked": a slot is taken before a message goes to the mailer
-//     and given back only when its mark is committed (marks are committed in
-//     groups). That is the most a kill can make go twice.
+//   - At most MaxInFlight = Concurrency + MarkBatch messages of a sender are
+//     ever "handed to SMTP but not yet marked": a slot is taken before a
+//     message goes to the mailer and given back only when its mark is
+//     committed. Marks are committed in groups of up to MarkBatch while the
+//     next Concurrency messages are being sent, so SMTP never waits for the
+//     ledger. That is the most a kill, or a ledger that stops taking
+//     writes, can make go twice.
 //   - A row is marked sent only after a 2xx. An unknown outcome (the
 //     connection lost or timed out after the end of DATA) leaves the row to
 //     be sent again with the same Message-ID (RFC 1047: a copy is better
@@ -52,6 +55,7 @@ type Store interface {
 	Issues
 	Ledger
 	EachSubscriber(ctx context.Context, f store.Filter, fn func(store.Subscriber) error) error
+	EachTopicSet(ctx context.Context, f store.Filter, fn func(topics []string) error) error
 	RecordBounce(ctx context.Context, subscriberID int64, hard bool, reason string, hardLimit, softLimit int, at time.Time) (bool, error)
 	SeenSince(ctx context.Context, edition string, since time.Time) (map[string]bool, error)
 	SeenArticles(ctx context.Context, edition string, keys []string) (map[string]bool, error)
@@ -113,6 +117,7 @@ type Newsletter struct {
 // Defaults for the zero values of Options.
 const (
 	DefaultMarkBatch       = 64
+	DefaultMarkInterval    = 20 * time.Millisecond
 	DefaultClaimBatch      = 128
 	DefaultClaimTTL        = 30 * time.Second
 	DefaultBreaker         = 20
@@ -136,8 +141,13 @@ type Options struct {
 
 	// Concurrency is the most messages in flight; the mailer's connections.
 	Concurrency int
-	// MarkBatch is the most ledger marks committed in one transaction.
+	// MarkBatch is the most ledger marks committed in one transaction;
+	// with Concurrency it bounds the messages sent but not yet marked
+	// (MaxInFlight).
 	MarkBatch int
+	// MarkInterval is how long a group of marks waits for more results
+	// before it commits, as long as no sender waits for a slot.
+	MarkInterval time.Duration
 	// ClaimBatch is how many ledger rows one claim takes; ClaimTTL how long
 	// a claim lives without renewal (a dead sender's rows wait this long).
 	ClaimBatch int
@@ -178,6 +188,8 @@ type Options struct {
 type Sender struct {
 	o   Options
 	log *slog.Logger
+	// fromDomain is the right side of every Message-ID, parsed once.
+	fromDomain string
 }
 
 // New returns a Sender, filling in the defaults.
@@ -200,11 +212,24 @@ func New(o Options) *Sender {
 	if o.ClaimTTL <= 0 {
 		o.ClaimTTL = DefaultClaimTTL
 	}
+	if o.MarkInterval <= 0 {
+		o.MarkInterval = DefaultMarkInterval
+	}
+	// A group must commit long before the claims it marks could lapse.
+	o.MarkInterval = min(o.MarkInterval, o.ClaimTTL/8)
 	if o.Holder == "" {
 		host, _ := os.Hostname()
 		o.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	return &Sender{o: o, log: o.Logger}
+	return &Sender{o: o, log: o.Logger, fromDomain: fromDomain(o.Newsletter.From)}
+}
+
+// MaxInFlight is the most messages one sender has handed to SMTP but not
+// yet marked sent: the most a kill, a lost ledger or a lost claim can make
+// go twice. concurrency messages are on the wire while up to markBatch
+// wait in a group commit.
+func MaxInFlight(concurrency, markBatch int) int {
+	return max(concurrency, 1) + max(markBatch, 1)
 }
 
 func setDefault(p *int, v int) {

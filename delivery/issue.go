@@ -242,10 +242,10 @@ func (s *Sender) freeze(ctx context.Context, is *frozen) error {
 		return err
 	}
 	keys := map[string]bool{"": true}
-	err := s.o.Store.EachSubscriber(ctx, s.members(is.Edition), func(sub store.Subscriber) error {
-		if k, _ := v.key(sub.Topics); !keys[k] {
+	err := s.o.Store.EachTopicSet(ctx, s.members(is.Edition), func(topics []string) error {
+		if k, _ := v.key(topics); !keys[k] {
 			keys[k] = true
-			_, err := v.get(sub.Topics)
+			_, err := v.get(topics)
 			return err
 		}
 		return nil

@@ -40,10 +40,13 @@ type pass struct {
 	v      *variants
 	holder string
 	lease  *claimLease
-	// slots bounds "handed to SMTP but not yet marked" to Concurrency
+	// slots bounds "handed to SMTP but not yet marked" to MaxInFlight
 	// messages: that is the most a kill can make go twice.
 	slots chan struct{}
-	stop  context.CancelCauseFunc
+	// starved tells collect that a sender waits for a slot: commit the
+	// group now rather than wait for a fuller one.
+	starved chan struct{}
+	stop    context.CancelCauseFunc
 
 	mu       sync.Mutex
 	sum      *Summary
@@ -69,7 +72,7 @@ func (s *Sender) deliver(ctx context.Context, is *frozen, sum *Summary) error {
 	}
 	p := &pass{
 		s: s, issue: is.Issue, v: v, holder: s.o.Holder + ":" + randomID(),
-		slots: make(chan struct{}, s.o.Concurrency), sum: sum, inflight: map[int64]recipient{},
+		slots: make(chan struct{}, MaxInFlight(s.o.Concurrency, s.o.MarkBatch)), starved: make(chan struct{}, 1), sum: sum, inflight: map[int64]recipient{},
 		breaker: breaker{limit: s.o.Breaker},
 	}
 	return p.run(ctx)
@@ -221,8 +224,16 @@ func (p *pass) hand(ctx context.Context, jobs chan<- mailer.Job, rc recipient) b
 	}
 	select {
 	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return false
+	default:
+		select {
+		case p.starved <- struct{}{}:
+		default:
+		}
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
 	}
 	// Stops are signalled before slots are given back, so a stop is seen
 	// here even when the slot came free with it.
@@ -283,25 +294,57 @@ func (p *pass) waitForOthers(ctx context.Context, logged *bool) (bool, error) {
 }
 
 // collect marks results as they come, in groups: take one result, then
-// whatever else is ready, and commit their marks in one transaction before
-// their slots are given back.
+// whatever else is ready, waiting up to MarkInterval for a fuller group
+// while the senders still have slots, and commit their marks in one
+// transaction before their slots are given back. Since the window is
+// Concurrency + MarkBatch, one group commits while the next Concurrency
+// messages are being sent: SMTP never waits for a mark.
 func (p *pass) collect(ctx context.Context, results <-chan mailer.Result) {
-	batch := make([]store.Mark, 0, p.s.o.Concurrency)
+	batch := make([]store.Mark, 0, p.s.o.MarkBatch)
+	wait := time.NewTimer(0)
+	<-wait.C
 	for res := range results {
 		batch = append(batch[:0], p.outcome(ctx, res)...)
 		n := 1 // every result held a slot, marked or not
-	drain:
+		waiting := false
+	gather:
 		for n < p.s.o.MarkBatch {
 			select {
 			case r, ok := <-results:
 				if !ok {
-					break drain
+					break gather
 				}
 				batch = append(batch, p.outcome(ctx, r)...)
 				n++
+				continue
 			default:
-				break drain
 			}
+			// Nothing ready: wait for more only while no sender is
+			// starved of slots, and not past MarkInterval.
+			if !waiting {
+				select {
+				case <-p.starved: // stale: it predates this group
+				default:
+				}
+				wait.Reset(p.s.o.MarkInterval)
+				waiting = true
+			}
+			select {
+			case r, ok := <-results:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, p.outcome(ctx, r)...)
+				n++
+			case <-p.starved:
+				break gather
+			case <-wait.C:
+				waiting = false
+				break gather
+			}
+		}
+		if waiting && !wait.Stop() {
+			<-wait.C
 		}
 		p.commit(ctx, batch)
 		for range n {

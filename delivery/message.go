@@ -3,6 +3,7 @@ package delivery
 import (
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
 
 	"github.com/digest-newsletter/digest/digest/render"
@@ -38,7 +39,7 @@ func (s *Sender) message(issue store.Issue, v *variants, rc recipient) (*mailer.
 	m := &mailer.Copy{
 		Layout:         layout,
 		To:             (&mail.Address{Name: rc.name, Address: rc.email}).String(),
-		MessageID:      MessageID(issue.ID, rc.subscriberID, s.o.Newsletter.From),
+		MessageID:      messageID(issue.ID, rc.subscriberID, s.fromDomain),
 		UnsubscribeURL: unsub,
 		HTML:           html,
 		Text:           text,
@@ -96,7 +97,19 @@ func (s *Sender) links(issue store.Issue, who links.Subject) (unsub, prefs strin
 // twice (after a crash, or an unknown outcome) carries the same ID and
 // clients can fold the copies.
 func MessageID(issueID, subscriberID int64, from string) string {
-	return fmt.Sprintf("issue-%d.sub-%d@%s", issueID, subscriberID, fromDomain(from))
+	return messageID(issueID, subscriberID, fromDomain(from))
+}
+
+// messageID is MessageID with the From domain parsed once per Sender.
+func messageID(issueID, subscriberID int64, domain string) string {
+	b := make([]byte, 0, len("issue-.sub-@")+40+len(domain))
+	b = append(b, "issue-"...)
+	b = strconv.AppendInt(b, issueID, 10)
+	b = append(b, ".sub-"...)
+	b = strconv.AppendInt(b, subscriberID, 10)
+	b = append(b, '@')
+	b = append(b, domain...)
+	return string(b)
 }
 
 // ListID is the RFC 2919 List-Id: "Title <list-id>", where list-id is id,

@@ -212,7 +212,7 @@ func TestBreakerPausesWithoutBouncing(t *testing.T) {
 	}
 	// The breaker stopped the feed: at most the breaker plus what was in
 	// flight reached the relay, not the whole list.
-	if r := int(refused.Load()); r > f.sender.o.Breaker+f.cfg.SMTP.Concurrency {
+	if r := int(refused.Load()); r > f.sender.o.Breaker+f.inFlight() {
 		t.Errorf("%d recipients tried before the pause", r)
 	}
 	if c, _ := f.st.CountSubscribers(ctx, store.Filter{Status: store.StatusBounced}); c != 0 {
@@ -257,8 +257,8 @@ func TestLedgerFailureStopsWithinInFlight(t *testing.T) {
 	c := f.ledger(t, sum.Issue)
 	unrecorded := f.srv.Len() - c.Sent
 	t.Logf("ledger failed after %d marks; the server has %d", c.Sent, f.srv.Len())
-	if unrecorded < 0 || unrecorded > f.cfg.SMTP.Concurrency {
-		t.Fatalf("%d messages left the server unrecorded, more than the %d in flight", unrecorded, f.cfg.SMTP.Concurrency)
+	if unrecorded < 0 || unrecorded > f.inFlight() {
+		t.Fatalf("%d messages left the server unrecorded, more than the %d in flight", unrecorded, f.inFlight())
 	}
 	if _, err := raw.ExecContext(ctx, "DROP TRIGGER disk_full"); err != nil {
 		t.Fatal(err)
@@ -545,5 +545,54 @@ func TestLastRecipientRefusedIsProbed(t *testing.T) {
 	}
 	if s, _ := f.st.SubscriberByEmail(context.Background(), reader(n-1)); s.Status != store.StatusConfirmed {
 		t.Fatalf("subscriber %s after a policy refusal", s.Status)
+	}
+}
+
+// gatedMarks holds the first group of marks until released, as a slow
+// ledger would.
+type gatedMarks struct {
+	Store
+	once    sync.Once
+	first   chan int // the size of the first group, once it is being written
+	release chan struct{}
+}
+
+func (g *gatedMarks) MarkDeliveries(ctx context.Context, marks []store.Mark) error {
+	g.once.Do(func() {
+		g.first <- len(marks)
+		<-g.release
+	})
+	return g.Store.MarkDeliveries(ctx, marks)
+}
+
+// TestSMTPDoesNotWaitForMarks: at concurrency 1, while a group of marks is
+// being committed, the next messages still go out (up to MaxInFlight), and
+// every one is marked in the end.
+func TestSMTPDoesNotWaitForMarks(t *testing.T) {
+	const n = 12
+	f := newFixture(t, n)
+	o := f.sender.o
+	o.Concurrency, o.MarkBatch = 1, 5
+	g := &gatedMarks{Store: f.st, first: make(chan int), release: make(chan struct{})}
+	o.Store = g
+	done := make(chan error, 1)
+	var sum Summary
+	go func() {
+		var err error
+		sum, err = New(o).Send(context.Background(), SendOptions{})
+		done <- err
+	}()
+	group := <-g.first
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := f.srv.WaitFor(ctx, group+1); err != nil {
+		t.Fatalf("no message left while %d marks were being written (server has %d): SMTP waited for the ledger", group, f.srv.Len())
+	}
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != n || f.srv.Len() != n {
+		t.Fatalf("sent %d, server has %d, want %d", sum.Sent, f.srv.Len(), n)
 	}
 }

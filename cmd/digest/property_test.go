@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest-newsletter/digest/delivery"
 	"github.com/digest-newsletter/digest/internal/smtptest"
 	"github.com/digest-newsletter/digest/internal/store"
 )
@@ -28,7 +29,7 @@ import (
 //     finishes;
 //   - no unknown address gets it, and each is marked bounced;
 //   - the copies beyond the first are at most the messages in flight at the
-//     kills (concurrency per kill) plus those whose reply the server
+//     kills (delivery.MaxInFlight per kill: the connections plus a group of marks) plus those whose reply the server
 //     dropped after keeping them (the unknown outcomes, resent by design);
 //   - a round never makes a second issue beside the unfinished one.
 //
@@ -112,7 +113,7 @@ func TestNeverLostUnderKillsAndFaults(t *testing.T) {
 		}
 		before := counts(e, n)
 		kills, kept := sendUntilDone(t, e, st, issue, rounds, faultyRounds, chance, rng, &mu, &faulty, &deny, &keptDropped)
-		checkIssue(t, e, st, n, issue, before, unknown, kills*conc+kept)
+		checkIssue(t, e, st, n, issue, before, unknown, kills*delivery.MaxInFlight(conc, 8)+kept)
 	}
 	if c, _ := st.CountSubscribers(context.Background(), store.Filter{Status: store.StatusBounced}); c != len(unknown) {
 		t.Errorf("%d subscribers bounced, want the %d unknown addresses only", c, len(unknown))

@@ -146,7 +146,7 @@ func deliveryOptions(cfg *config.Config) delivery.Options {
 		},
 		Window: nl.Window, LateArrival: nl.LateArrival,
 		Concurrency: cfg.SMTP.Concurrency,
-		MarkBatch:   d.MarkBatch, ClaimTTL: d.ClaimTTL, Breaker: d.Breaker,
+		MarkBatch:   d.MarkBatch, MarkInterval: d.MarkInterval, ClaimTTL: d.ClaimTTL, Breaker: d.Breaker,
 		BounceAfter: d.BounceAfter, SoftBounceAfter: d.SoftBounceAfter,
 		Archive: cfg.Archive.On(),
 	}

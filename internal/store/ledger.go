@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -168,13 +170,15 @@ type Mark struct {
 	At         time.Time
 }
 
-// MarkDeliveries applies marks in one transaction with one prepared
-// statement, which is what lets the ledger keep up with SMTP. A row already
-// sent stays sent (nothing can un-send a message), and a mark for a row that
-// no longer exists (its subscriber was erased) is ignored, so one stale mark
-// never loses the batch. A row marked done (sent, failed_perm, skipped)
-// drops its claim; one marked pending or failed_temp keeps it, as tried,
-// until its holder releases it, so one run tries a row once.
+// MarkDeliveries applies marks in one statement, which is what lets the
+// ledger keep up with SMTP: the marks travel as one JSON array, so a group
+// costs one statement however large. A row already sent stays sent (nothing
+// can un-send a message), and a mark for a row that no longer exists (its
+// subscriber was erased) is ignored, so one stale mark never loses the
+// batch. A row marked done (sent, failed_perm, skipped) drops its claim; one
+// marked pending or failed_temp keeps it, as tried, until its holder
+// releases it, so one run tries a row once. Of two marks for one row the
+// later wins.
 func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
 	if len(marks) == 0 {
 		return nil
@@ -186,34 +190,70 @@ func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
 	}
 	db.markOnce.Do(func() {
 		db.mark, db.markErr = db.w.PrepareContext(context.WithoutCancel(ctx), `UPDATE deliveries
-			SET status = ?1, error = ?2, attempts = ?3, updated = ?4,
-				claimed_by = CASE WHEN ?1 IN ('pending', 'failed_temp') THEN claimed_by END,
-				claimed_until = CASE WHEN ?1 IN ('pending', 'failed_temp') THEN claimed_until END,
+			SET status = m.status, error = m.error, attempts = m.attempts, updated = m.at,
+				claimed_by = CASE WHEN m.status IN ('pending', 'failed_temp') THEN deliveries.claimed_by END,
+				claimed_until = CASE WHEN m.status IN ('pending', 'failed_temp') THEN deliveries.claimed_until END,
 				tried = 1
-			WHERE id = ?5 AND status != 'sent'`)
+			FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS status,
+					json_extract(value, '$[2]') AS error, json_extract(value, '$[3]') AS attempts,
+					json_extract(value, '$[4]') AS at
+				FROM json_each(?)) AS m
+			WHERE deliveries.id = m.id AND deliveries.status != 'sent'`)
 	})
 	if db.markErr != nil {
 		return fmt.Errorf("store: mark deliveries: prepare: %w", db.markErr)
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		st := tx.StmtContext(ctx, db.mark)
-		defer st.Close()
-		now := time.Now()
-		for _, m := range marks {
-			at := m.At
-			if at.IsZero() {
-				at = now
-			}
-			if _, err := st.ExecContext(ctx, m.Status, m.Error, m.Attempts, nanos(at), m.DeliveryID); err != nil {
-				return fmt.Errorf("delivery %d: %w", m.DeliveryID, err)
-			}
-		}
-		return nil
+	arg, err := markJSON(marks, time.Now())
+	if err != nil {
+		return fmt.Errorf("store: mark %d deliveries: %w", len(marks), err)
+	}
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, db.mark).ExecContext(ctx, arg)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("store: mark %d deliveries: %w", len(marks), err)
 	}
 	return nil
+}
+
+// markJSON encodes marks as [[id, status, error, attempts, at], ...], one
+// per row, the last of several marks for a row kept. A zero At is now.
+func markJSON(marks []Mark, now time.Time) (string, error) {
+	last := make(map[int64]int, len(marks))
+	for i, m := range marks {
+		last[m.DeliveryID] = i
+	}
+	b := make([]byte, 0, 64*len(marks))
+	b = append(b, '[')
+	for i, m := range marks {
+		if last[m.DeliveryID] != i {
+			continue
+		}
+		at := m.At
+		if at.IsZero() {
+			at = now
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, m.DeliveryID, 10)
+		b = append(b, ',', '"')
+		b = append(b, m.Status...) // a valid status: plain ASCII
+		b = append(b, '"', ',')
+		e, err := json.Marshal(m.Error)
+		if err != nil {
+			return "", err
+		}
+		b = append(b, e...)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(m.Attempts), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, at.UTC().UnixNano(), 10)
+		b = append(b, ']')
+	}
+	return string(append(b, ']')), nil
 }
 
 // SentTo returns the address of one subscriber the issue reached, if any:

@@ -157,6 +157,31 @@ func TestClaimsWithMarksInterleaved(t *testing.T) {
 			t.Errorf("mark of a vanished row: %v", err)
 		}
 	})
+	t.Run("later mark wins, values kept exactly", func(t *testing.T) {
+		// A row open again (only a test rewrites a sent row).
+		id := rows[0].ID
+		if _, err := db.w.ExecContext(ctx, "UPDATE deliveries SET status = 'pending' WHERE id = ?", id); err != nil {
+			t.Fatal(err)
+		}
+		reply := `450 4.2.0 "mailbox" busy \ try later – ☃`
+		at := t0.Add(1234567 * time.Nanosecond)
+		err := db.MarkDeliveries(ctx, []Mark{
+			{DeliveryID: id, Status: DeliveryFailedPerm, Error: "550 no", Attempts: 1, At: t0},
+			{DeliveryID: id, Status: DeliveryFailedTemp, Error: reply, Attempts: 7, At: at},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var status, gotErr string
+		var attempts int
+		var updated int64
+		if err := db.r.QueryRowContext(ctx, "SELECT status, error, attempts, updated FROM deliveries WHERE id = ?", id).Scan(&status, &gotErr, &attempts, &updated); err != nil {
+			t.Fatal(err)
+		}
+		if status != DeliveryFailedTemp || gotErr != reply || attempts != 7 || updated != at.UnixNano() {
+			t.Errorf("row %q %q %d %d, want %q %q 7 %d", status, gotErr, attempts, updated, DeliveryFailedTemp, reply, at.UnixNano())
+		}
+	})
 }
 
 // TestClaimsExpireRenewAndRelease: a claim keeps a row from other senders

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -691,5 +693,41 @@ func TestStatusAndConsentTogether(t *testing.T) {
 				t.Errorf("a failed change left status %s", got.Status)
 			}
 		})
+	}
+}
+
+// TestEachTopicSet: each distinct topics value among the matching
+// subscribers comes once, and the filter applies (an unsubscribed reader's
+// set, and another edition's, are not among them).
+func TestEachTopicSet(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	add := func(email, edition string, topics ...string) int64 {
+		s, _, err := db.AddSubscriber(ctx, Subscriber{Email: email, Edition: edition, Topics: topics, Status: StatusConfirmed, Created: t0, Confirmed: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.ID
+	}
+	add("a@example.org", "")
+	add("b@example.org", "", "Security")
+	add("c@example.org", "weekly", "Security")
+	add("d@example.org", "", "Economy", "Security")
+	add("e@example.org", "daily", "Sport")
+	gone := add("f@example.org", "", "Weather")
+	if err := db.SetStatus(ctx, gone, StatusUnsubscribed, t0); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := db.EachTopicSet(ctx, Filter{Status: StatusConfirmed, Edition: "weekly", DefaultEdition: "weekly"}, func(ts []string) error {
+		got = append(got, strings.Join(ts, "+"))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if want := []string{"", "Economy+Security", "Security"}; !slices.Equal(got, want) {
+		t.Fatalf("topic sets %q, want %q", got, want)
 	}
 }

@@ -381,6 +381,44 @@ func (db *DB) EachSubscriber(ctx context.Context, f Filter, fn func(Subscriber) 
 	}
 }
 
+// EachTopicSet calls fn once for each distinct topics value among the
+// matching subscribers (nil for none chosen), in no particular order. An
+// issue renders one variant per topic set; reading only the distinct values
+// spares decoding every subscriber. An error from fn stops the walk.
+func (db *DB) EachTopicSet(ctx context.Context, f Filter, fn func(topics []string) error) error {
+	cond, args := f.where(false)
+	rows, err := db.r.QueryContext(ctx, "SELECT DISTINCT topics FROM subscribers WHERE 1 = 1"+cond, args...)
+	if err != nil {
+		return fmt.Errorf("store: topic sets: %w", err)
+	}
+	var sets [][]string
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: topic sets: %w", err)
+		}
+		ts, err := decodeTopics(raw)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("store: topic sets: %w", err)
+		}
+		sets = append(sets, ts)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("store: topic sets: %w", err)
+	}
+	// fn runs with no cursor open, so it may use the store.
+	for _, ts := range sets {
+		if err := fn(ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CountSubscribers counts the matching subscribers.
 func (db *DB) CountSubscribers(ctx context.Context, f Filter) (int, error) {
 	cond, args := f.where(false)
