@@ -116,7 +116,7 @@ type Newsletter struct {
 
 // Defaults for the zero values of Options.
 const (
-	DefaultMarkBatch       = 64
+	DefaultMarkBatch       = 16
 	DefaultMarkInterval    = 20 * time.Millisecond
 	DefaultClaimBatch      = 128
 	DefaultClaimTTL        = 30 * time.Second

@@ -23,7 +23,7 @@ const (
 	DefaultMaxBackoff       = 30 * time.Second
 	DefaultBounceAfter      = 1
 	DefaultSoftBounceAfter  = 5
-	DefaultMarkBatch        = 64
+	DefaultMarkBatch        = 16
 	DefaultMarkInterval     = 20 * time.Millisecond
 	DefaultBreaker          = 20
 	DefaultClaimTTL         = 30 * time.Second
