@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/collect/feedparse"
 	"github.com/digest-newsletter/digest/internal/config"
 )
 
@@ -485,5 +486,44 @@ func TestExampleArticles(t *testing.T) {
 	}
 	if len(sources) < 3 {
 		t.Errorf("examples name %d publications, want several: %v", len(sources), sources)
+	}
+}
+
+// TestParsersBoundsParsing: however many feeds are fetched at once, at
+// most Options.Parsers of them are parsed at once, and every feed is
+// still read.
+func TestParsersBoundsParsing(t *testing.T) {
+	dir := t.TempDir()
+	var sources []config.Source
+	for i := range 24 {
+		p := filepath.Join(dir, fmt.Sprintf("feed%d.xml", i))
+		if err := os.WriteFile(p, []byte(rssDoc(fmt.Sprint("feed", i), 200)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, config.Source{Name: fmt.Sprint("feed", i), URL: "file://" + p})
+	}
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	real := parseFeed
+	parseFeed = func(data []byte, feedURL string, o feedparse.Options) ([]digest.Article, error) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}()
+		return real(data, feedURL, o)
+	}
+	t.Cleanup(func() { parseFeed = real })
+
+	res := Collect(context.Background(), sources, Options{Concurrency: 24, Parsers: 1, Now: func() time.Time { return fixedNow }})
+	if len(res.Errors) > 0 || len(res.Articles) != 24*200 {
+		t.Fatalf("got %d articles, errors %v", len(res.Articles), res.Errors)
+	}
+	if most != 1 {
+		t.Errorf("%d feeds parsed at once, want at most Parsers = 1", most)
 	}
 }
