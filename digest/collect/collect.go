@@ -130,7 +130,10 @@ func newRun(o Options) *run {
 		r.now = o.Now().UTC()
 	}
 	r.fetch = fetcher.New(fetcher.Options{UserAgent: o.UserAgent, Client: o.HTTPClient, IdlePerHost: o.PerHost,
-		State: o.State, Logger: r.log})
+		// A run has at most Concurrency requests in flight: more idle
+		// connections than that cannot all be used again at once.
+		MaxIdle: o.Concurrency,
+		State:   o.State, Logger: r.log})
 	return r
 }
 
@@ -185,6 +188,7 @@ func Collect(ctx context.Context, sources []config.Source, opts Options) Result 
 		})
 	}
 	wg.Wait()
+	r.fetch.Close()
 	var res Result
 	n := 0
 	for _, o := range results {

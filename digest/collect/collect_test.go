@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -525,5 +526,44 @@ func TestParsersBoundsParsing(t *testing.T) {
 	}
 	if most != 1 {
 		t.Errorf("%d feeds parsed at once, want at most Parsers = 1", most)
+	}
+}
+
+// TestCollectClosesIdleConnections: a run's own client closes its idle
+// connections when the run ends; kept, each would hold two goroutines and
+// their buffers until the idle timeout, long after collection.
+func TestCollectClosesIdleConnections(t *testing.T) {
+	var mu sync.Mutex
+	open := 0
+	allClosed := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, rssDoc("Feed", 3))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open++
+		case http.StateClosed, http.StateHijacked:
+			if open--; open == 0 {
+				close(allClosed)
+			}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	var sources []config.Source
+	for i := range 8 {
+		sources = append(sources, config.Source{Name: fmt.Sprint("feed", i), URL: fmt.Sprintf("%s/%d", srv.URL, i)})
+	}
+	res := Collect(context.Background(), sources, Options{Now: func() time.Time { return fixedNow }})
+	if len(res.Errors) > 0 || len(res.Articles) != 8*3 {
+		t.Fatalf("got %d articles, errors %v", len(res.Articles), res.Errors)
+	}
+	select {
+	case <-allClosed:
+	case <-time.After(30 * time.Second): // the idle timeout is 90 s
+		t.Fatal("connections still open 30 s after Collect returned")
 	}
 }
