@@ -58,6 +58,7 @@ func main() {
 	serial := flag.Bool("serial", true, "measure the one-at-a-time baseline")
 	child := flag.Bool("child", true, "measure the digest binary (collect --json, send)")
 	concurrency := flag.Int("concurrency", 0, "collect.Options.Concurrency for the in-process run (0: the default)")
+	parsers := flag.Int("parsers", 0, "collect.Options.Parsers for the in-process run (0: the default, GOMAXPROCS)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the in-process collect to this file")
 	serve := flag.Bool("serve", false, "only serve the feeds and write a config for them, until interrupted (for profiling by hand)")
 	flag.Parse()
@@ -99,7 +100,7 @@ func main() {
 		if *serial {
 			r.serial = fetchSerially(f.sources)
 		}
-		r.collect, r.collectCPU, r.articles, r.failedNames = collectOnce(f.sources, *concurrency, *cpuprofile)
+		r.collect, r.collectCPU, r.articles, r.failedNames = collectOnce(f.sources, collect.Options{Concurrency: *concurrency, Parsers: *parsers}, *cpuprofile)
 		r.failed = len(r.failedNames)
 		if *child {
 			runDir := filepath.Join(dir, fmt.Sprint("run", i))
@@ -138,7 +139,7 @@ func fetchSerially(sources []source) time.Duration {
 // collectOnce runs digest's collect in this process; cpu is the process's
 // CPU time meanwhile (the feed servers' share included, as in the
 // baseline), a figure less shaken by a busy machine than wall time.
-func collectOnce(sources []source, concurrency int, profile string) (wall, cpu time.Duration, articles int, failed []string) {
+func collectOnce(sources []source, o collect.Options, profile string) (wall, cpu time.Duration, articles int, failed []string) {
 	srcs := make([]config.Source, len(sources))
 	for i, s := range sources {
 		srcs[i] = config.Source{Name: s.name, URL: s.url, Timeout: time.Minute}
@@ -153,7 +154,7 @@ func collectOnce(sources []source, concurrency int, profile string) (wall, cpu t
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
-	res := collect.Collect(context.Background(), srcs, collect.Options{Concurrency: concurrency})
+	res := collect.Collect(context.Background(), srcs, o)
 	wall = time.Since(start)
 	cpu = cpuTime() - cpu0
 	for _, e := range res.Errors {

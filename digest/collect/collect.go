@@ -19,6 +19,12 @@
 //   - Every source has its own timeout (config.Source.Timeout) and size
 //     cap; one that fails is reported by name in Result.Errors and the
 //     others go on. A panic in one source is reported like a failure.
+//   - At most Options.Parsers fetched documents are parsed at once
+//     (GOMAXPROCS by default): fetching waits on the network, parsing
+//     on the CPU, and a parse holds its document, the whole parsed tree
+//     and the articles at once. Every parse beyond the CPUs would only
+//     add memory, not speed. A document leaves memory as soon as its
+//     articles are made.
 //   - Each source keeps at most its MaxItems newest items, and each
 //     article at most TextBytes of text: memory is bounded by the number
 //     of sources, not by what they send.
@@ -29,6 +35,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -49,7 +56,9 @@ type Options struct {
 	Concurrency int
 	// PerHost bounds the sources fetched at once from one host; 0:
 	// DefaultPerHost.
-	PerHost   int
+	PerHost int
+	// Parsers bounds the documents parsed at once; 0: GOMAXPROCS.
+	Parsers   int
 	UserAgent string // "" = fetcher.DefaultUserAgent
 	// SummaryChars cuts summaries at a word boundary (runes); 0: 280.
 	SummaryChars int
@@ -89,6 +98,7 @@ type Result struct {
 type run struct {
 	o     Options
 	fetch *fetcher.Fetcher
+	parse chan struct{} // a slot per document being parsed
 	log   *slog.Logger
 	now   time.Time
 }
@@ -103,13 +113,16 @@ func newRun(o Options) *run {
 	if o.MaxItems <= 0 {
 		o.MaxItems = DefaultMaxItems
 	}
+	if o.Parsers <= 0 {
+		o.Parsers = runtime.GOMAXPROCS(0)
+	}
 	if o.SummaryChars <= 0 {
 		o.SummaryChars = feedparse.DefaultSummaryChars
 	}
 	if o.TextBytes <= 0 {
 		o.TextBytes = feedparse.DefaultTextBytes
 	}
-	r := &run{o: o, log: o.Logger, now: time.Now().UTC()}
+	r := &run{o: o, parse: make(chan struct{}, o.Parsers), log: o.Logger, now: time.Now().UTC()}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -117,8 +130,21 @@ func newRun(o Options) *run {
 		r.now = o.Now().UTC()
 	}
 	r.fetch = fetcher.New(fetcher.Options{UserAgent: o.UserAgent, Client: o.HTTPClient, IdlePerHost: o.PerHost,
-		State: o.State, Logger: r.log})
+		// A run has at most Concurrency requests in flight: more idle
+		// connections than that cannot all be used again at once.
+		MaxIdle: o.Concurrency,
+		State:   o.State, Logger: r.log})
 	return r
+}
+
+// parsing waits for a parse slot; done gives it back.
+func (r *run) parsing(ctx context.Context) (done func(), err error) {
+	select {
+	case r.parse <- struct{}{}:
+		return func() { <-r.parse }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // maxItems is a source's item cap.
@@ -162,6 +188,7 @@ func Collect(ctx context.Context, sources []config.Source, opts Options) Result 
 		})
 	}
 	wg.Wait()
+	r.fetch.Close()
 	var res Result
 	n := 0
 	for _, o := range results {

@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/digest/collect/feedparse"
 	"github.com/digest-newsletter/digest/internal/config"
 )
 
@@ -485,5 +487,83 @@ func TestExampleArticles(t *testing.T) {
 	}
 	if len(sources) < 3 {
 		t.Errorf("examples name %d publications, want several: %v", len(sources), sources)
+	}
+}
+
+// TestParsersBoundsParsing: however many feeds are fetched at once, at
+// most Options.Parsers of them are parsed at once, and every feed is
+// still read.
+func TestParsersBoundsParsing(t *testing.T) {
+	dir := t.TempDir()
+	var sources []config.Source
+	for i := range 24 {
+		p := filepath.Join(dir, fmt.Sprintf("feed%d.xml", i))
+		if err := os.WriteFile(p, []byte(rssDoc(fmt.Sprint("feed", i), 200)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, config.Source{Name: fmt.Sprint("feed", i), URL: "file://" + p})
+	}
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	real := parseFeed
+	parseFeed = func(data []byte, feedURL string, o feedparse.Options) ([]digest.Article, error) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}()
+		return real(data, feedURL, o)
+	}
+	t.Cleanup(func() { parseFeed = real })
+
+	res := Collect(context.Background(), sources, Options{Concurrency: 24, Parsers: 1, Now: func() time.Time { return fixedNow }})
+	if len(res.Errors) > 0 || len(res.Articles) != 24*200 {
+		t.Fatalf("got %d articles, errors %v", len(res.Articles), res.Errors)
+	}
+	if most != 1 {
+		t.Errorf("%d feeds parsed at once, want at most Parsers = 1", most)
+	}
+}
+
+// TestCollectClosesIdleConnections: a run's own client closes its idle
+// connections when the run ends; kept, each would hold two goroutines and
+// their buffers until the idle timeout, long after collection.
+func TestCollectClosesIdleConnections(t *testing.T) {
+	var mu sync.Mutex
+	open := 0
+	allClosed := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, rssDoc("Feed", 3))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open++
+		case http.StateClosed, http.StateHijacked:
+			if open--; open == 0 {
+				close(allClosed)
+			}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	var sources []config.Source
+	for i := range 8 {
+		sources = append(sources, config.Source{Name: fmt.Sprint("feed", i), URL: fmt.Sprintf("%s/%d", srv.URL, i)})
+	}
+	res := Collect(context.Background(), sources, Options{Now: func() time.Time { return fixedNow }})
+	if len(res.Errors) > 0 || len(res.Articles) != 8*3 {
+		t.Fatalf("got %d articles, errors %v", len(res.Articles), res.Errors)
+	}
+	select {
+	case <-allClosed:
+	case <-time.After(30 * time.Second): // the idle timeout is 90 s
+		t.Fatal("connections still open 30 s after Collect returned")
 	}
 }

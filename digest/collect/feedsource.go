@@ -12,6 +12,9 @@ import (
 	"github.com/digest-newsletter/digest/internal/config"
 )
 
+// parseFeed is feedparse.Parse; tests wrap it to watch the parse bound.
+var parseFeed = feedparse.Parse
+
 // feedSource is a feed: [[sources]] with a url (http, https or file).
 type feedSource struct{}
 
@@ -35,13 +38,22 @@ func (feedSource) collect(ctx context.Context, r *run, src config.Source) ([]dig
 	if doc.NotModified {
 		return nil, nil
 	}
-	arts, err := feedparse.Parse(doc.Body, doc.URL, feedparse.Options{
+	// The source keeps its fetch slot while it waits: documents waiting
+	// to be parsed stay bounded by the fetch slots.
+	done, err := r.parsing(ctx)
+	if err != nil {
+		return nil, []digest.SourceError{sourceError(src.Name, err)}
+	}
+	body := doc.Body
+	doc.Body = nil // Keep needs the validators only
+	arts, err := parseFeed(body, doc.URL, feedparse.Options{
 		SourceName:   src.Name,
 		SummaryChars: r.o.SummaryChars,
 		TextBytes:    r.o.TextBytes,
 		MaxItems:     r.maxItems(src),
 		Now:          r.now,
 	})
+	done()
 	if err != nil {
 		return arts, []digest.SourceError{sourceError(src.Name, err)}
 	}

@@ -37,10 +37,10 @@ type Options struct {
 	// Client sends the requests; nil: NewClient, with the private-address
 	// guard. A client given here is used as it is.
 	Client *http.Client
-	// IdlePerHost is passed to NewClient.
-	IdlePerHost int
-	State       State        // nil: no conditional GET
-	Logger      *slog.Logger // nil: discard
+	// IdlePerHost and MaxIdle are passed to NewClient.
+	IdlePerHost, MaxIdle int
+	State                State        // nil: no conditional GET
+	Logger               *slog.Logger // nil: discard
 	// MaxRetryWait is the longest Retry-After honoured by waiting and
 	// retrying once (within the request's deadline); a longer one fails
 	// the fetch. 0: DefaultMaxRetryWait.
@@ -76,7 +76,7 @@ func New(o Options) *Fetcher {
 		f.isPublic = defaultPublic
 	}
 	if f.client == nil {
-		f.client = NewClient(ClientOptions{IdlePerHost: o.IdlePerHost, public: f.isPublic})
+		f.client = NewClient(ClientOptions{IdlePerHost: o.IdlePerHost, MaxIdle: o.MaxIdle, public: f.isPublic})
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -143,6 +143,16 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string, maxBytes int64) (Docum
 		return f.getHTTP(ctx, u, rawURL, maxBytes)
 	default:
 		return Document{}, fmt.Errorf("url %q: unsupported scheme %q (want http, https or file)", rawURL, u.Scheme)
+	}
+}
+
+// Close closes the idle connections of a client New made; a client
+// given in Options is the caller's to manage. An idle connection's
+// goroutines keep it, its buffers and its Transport alive until the idle
+// timeout: long after a collection run is over.
+func (f *Fetcher) Close() {
+	if f.o.Client == nil {
+		f.client.CloseIdleConnections()
 	}
 }
 

@@ -1,6 +1,7 @@
 package fetcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -111,10 +112,17 @@ func (g *guardedTransport) CloseIdleConnections() {
 type ClientOptions struct {
 	// IdlePerHost is how many idle connections are kept per host.
 	IdlePerHost int
+	// MaxIdle is how many idle connections are kept in all, the least
+	// recently used closed first; 0: DefaultMaxIdle. Each one holds two
+	// goroutines and their buffers (some 30 KB) for as long as it stays.
+	MaxIdle int
 	// public classifies addresses; nil: Public. Tests use it to play a
 	// public server on loopback.
 	public func(netip.AddrPort) bool
 }
+
+// DefaultMaxIdle is ClientOptions.MaxIdle's default.
+const DefaultMaxIdle = 200
 
 // NewClient returns the client Fetch uses by default: bounded dial, TLS
 // and header waits (the whole request is bounded by the source's context),
@@ -153,7 +161,7 @@ func NewClient(o ClientOptions) *http.Client {
 			Proxy:                 proxy,
 			DialContext:           dial,
 			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          200,
+			MaxIdleConns:          cmp.Or(o.MaxIdle, DefaultMaxIdle),
 			MaxIdleConnsPerHost:   max(o.IdlePerHost, 2),
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
