@@ -139,7 +139,8 @@ type Options struct {
 	// published late (those already sent never repeat).
 	Window, LateArrival time.Duration
 
-	// Concurrency is the most messages in flight; the mailer's connections.
+	// Concurrency is the mailer's connections: the most messages on the
+	// wire at once (MaxInFlight counts the unmarked ones too).
 	Concurrency int
 	// MarkBatch is the most ledger marks committed in one transaction;
 	// with Concurrency it bounds the messages sent but not yet marked
