@@ -102,6 +102,30 @@ type DB struct {
 	markErr  error
 }
 
+// Backends OpenWith knows.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Options says which store to open. The zero Driver is SQLite.
+type Options struct {
+	Driver string // DriverSQLite (default) or DriverPostgres
+	Path   string // SQLite: the database file
+	URL    string // PostgreSQL: a postgres:// URL (from the environment, never the config file)
+}
+
+// OpenWith opens the store o names and applies any pending migrations.
+func OpenWith(ctx context.Context, o Options) (*DB, error) {
+	switch o.Driver {
+	case "", DriverSQLite:
+		return Open(ctx, o.Path)
+	case DriverPostgres:
+		return openPostgres(ctx, o.URL)
+	}
+	return nil, fmt.Errorf("store: open: unknown driver %q (want %q or %q)", o.Driver, DriverSQLite, DriverPostgres)
+}
+
 // Open opens (creating if needed) the SQLite database at path and applies
 // any pending migrations. path must be a file: ":memory:" would give the
 // writer and the readers different databases.
