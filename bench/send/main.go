@@ -26,11 +26,26 @@
 // together, so pipelined commands travel together as they would on a real
 // link.
 //
+// Cooperating senders (-multi-n): 1, 2, 3 (-senders) `digest send`
+// processes on one store (the others started once the first has frozen
+// the issue), one issue of -multi-n
+// subscribers, against go-smtp behind the delay proxy, so that the relay,
+// not the store, bounds each process; throughput and the ratio to one
+// process, on each store of -store. The server counts every recipient:
+// each subscriber must get exactly one message, and each process must
+// have joined the one issue and sent a share.
+//
 // Last, the dry-run memory check: `digest send --dry-run` over large lists
-// (-dryrun), wall time and peak RSS.
+// (-dryrun), wall time and peak RSS, on each store of -store.
+//
+// -store sqlite,postgres runs those rows on both backends: PostgreSQL in a
+// fresh database per run on -pg (seeded once per size, copied per run with
+// CREATE DATABASE … TEMPLATE), every database dropped at the end.
 //
 // Usage: go run ./bench/send [-n 20000] [-conns 4,16] [-reps 3]
 // [-proxy-n 1000] [-delay 10ms] [-dryrun 1000000] [-servers sink,gosmtp]
+// [-store sqlite,postgres] [-multi-n 20000 -senders 1,2,3 -multi-conns 16
+// -multi-delay 10ms -multi-reps 1]
 package main
 
 import (
@@ -58,10 +73,22 @@ func main() {
 	proxyServers := flag.String("proxy-servers", "sink", "servers behind the delay proxy; sink-nopipe = smtp-sink without PIPELINING")
 	delay := flag.Duration("delay", 10*time.Millisecond, "proxy delay per chunk and direction")
 	dry := flag.String("dryrun", "1000000", "subscriber counts for the dry-run memory check (empty: skip)")
+	stores := flag.String("store", "sqlite", "stores for the cooperating-senders and dry-run rows: sqlite, postgres")
+	pgAdmin := flag.String("pg", envOr("DIGEST_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		"PostgreSQL server the bench creates (and drops) its databases on")
+	var mo multiOptions
+	flag.IntVar(&mo.n, "multi-n", 0, "subscribers on the one issue of the cooperating-senders rows (0: skip)")
+	sendersFlag := flag.String("senders", "1,2,3", "digest processes per cooperating-senders row; the first is the baseline")
+	flag.IntVar(&mo.conns, "multi-conns", 16, "smtp.concurrency of each cooperating sender")
+	flag.DurationVar(&mo.delay, "multi-delay", 10*time.Millisecond, "proxy delay per chunk and direction for the cooperating senders")
+	flag.IntVar(&mo.reps, "multi-reps", 1, "runs per cooperating-senders row (the median is reported)")
 	flag.Parse()
 	conns, err := intList(*connsFlag)
 	if err != nil {
 		log.Fatalf("-conns: %v", err)
+	}
+	if mo.senders, err = intList(*sendersFlag); err != nil || len(mo.senders) == 0 {
+		log.Fatalf("-senders: %v", err)
 	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "digest-bench-")
@@ -102,13 +129,38 @@ func main() {
 			p.close()
 		}
 	}
+	if mo.n <= 0 && *dry == "" {
+		return
+	}
+	var backends []backend
+	for _, name := range strings.Split(*stores, ",") {
+		be, err := b.newBackend(ctx, strings.TrimSpace(name), *pgAdmin)
+		if err != nil {
+			fmt.Printf("\n%s rows skipped: %v\n", name, err)
+			continue
+		}
+		defer be.close()
+		backends = append(backends, be)
+	}
+	if mo.n > 0 {
+		for _, be := range backends {
+			b.multiTable(ctx, be, mo)
+		}
+	}
 	if *dry != "" {
 		sizes, err := intList(*dry)
 		if err != nil {
 			log.Fatalf("-dryrun: %v", err)
 		}
-		b.dryRuns(ctx, sizes)
+		b.dryRuns(ctx, sizes, backends)
 	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func intList(s string) ([]int, error) {

@@ -66,7 +66,7 @@ func (b *bench) runDigest(ctx context.Context, srv *server, n, conns int) (resul
 	if err := b.storeCopy(ctx, n, db); err != nil {
 		return result{}, err
 	}
-	cfg, err := writeConfig(dir, srv.host, srv.port, conns, db)
+	cfg, err := writeConfig(dir, srv.host, srv.port, conns, sqliteSection(db), "")
 	if err != nil {
 		return result{}, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +21,9 @@ func goBuild(out string) error {
 }
 
 // writeConfig writes a config sending the bundled example articles to
-// host:port over conns connections, with the store at db.
-func writeConfig(dir, host string, port, conns int, db string) (string, error) {
+// host:port over conns connections, with storeSection as its [store]
+// section; extra goes at the end.
+func writeConfig(dir, host string, port, conns int, storeSection, extra string) (string, error) {
 	articles, err := filepath.Abs("examples/articles")
 	if err != nil {
 		return "", err
@@ -53,9 +53,7 @@ port = %d
 tls = "none"
 concurrency = %d
 max_per_connection = 1000000
-[store]
-path = %q
-`, articles, host, port, conns, db)
+%s%s`, articles, host, port, conns, storeSection, extra)
 	p := filepath.Join(dir, "config.toml")
 	return p, os.WriteFile(p, []byte(src), 0o644)
 }
@@ -84,18 +82,8 @@ func seed(ctx context.Context, path string, n int) error {
 	if err != nil {
 		return err
 	}
-	i := 0
 	start := time.Now()
-	now := time.Now()
-	_, err = st.Import(ctx, func() (store.ImportRow, bool, error) {
-		if i >= n {
-			return store.ImportRow{}, false, nil
-		}
-		i++
-		s := store.Subscriber{Email: fmt.Sprintf("reader%07d@example.net", i), Name: fmt.Sprintf("Reader %d", i),
-			Status: store.StatusConfirmed, Created: now, Confirmed: now}
-		return store.ImportRow{Subscriber: s, Consent: store.ConsentEvent{Kind: store.ConsentImport, At: now, Form: "import"}}, true, nil
-	}, func(store.Subscriber, store.ImportRow) (store.Change, error) { return store.Change{}, nil })
+	err = importN(ctx, st, n)
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
@@ -104,6 +92,24 @@ func seed(ctx context.Context, path string, n int) error {
 	}
 	fmt.Fprintf(os.Stderr, "  (seeded %d subscribers in %.1fs)\n", n, time.Since(start).Seconds())
 	return nil
+}
+
+func importOne(ctx context.Context, st *store.DB) error { return importN(ctx, st, 1) }
+
+// importN imports n confirmed subscribers, reader0000001@example.net on.
+func importN(ctx context.Context, st *store.DB, n int) error {
+	i := 0
+	now := time.Now()
+	_, err := st.Import(ctx, func() (store.ImportRow, bool, error) {
+		if i >= n {
+			return store.ImportRow{}, false, nil
+		}
+		i++
+		s := store.Subscriber{Email: fmt.Sprintf("reader%07d@example.net", i), Name: fmt.Sprintf("Reader %d", i),
+			Status: store.StatusConfirmed, Created: now, Confirmed: now}
+		return store.ImportRow{Subscriber: s, Consent: store.ConsentEvent{Kind: store.ConsentImport, At: now, Form: "import"}}, true, nil
+	}, func(store.Subscriber, store.ImportRow) (store.Change, error) { return store.Change{}, nil })
+	return err
 }
 
 func copyFile(src, dst string) error {
@@ -135,7 +141,7 @@ func (b *bench) prebuilt(ctx context.Context) (string, error) {
 	if err := seed(ctx, db, 1); err != nil {
 		return "", err
 	}
-	cfg, err := writeConfig(dir, "127.0.0.1", 25, 1, db)
+	cfg, err := writeConfig(dir, "127.0.0.1", 25, 1, sqliteSection(db), "")
 	if err != nil {
 		return "", err
 	}
@@ -157,41 +163,62 @@ func (b *bench) prebuilt(ctx context.Context) (string, error) {
 	return ms[0], nil
 }
 
-// dryRuns runs `digest send --dry-run` over large lists: wall time and
-// peak RSS of the child (memory must stay flat as the list grows).
-func (b *bench) dryRuns(ctx context.Context, sizes []int) {
+// dryRuns runs `digest send --dry-run` over large lists on each backend:
+// wall time and peak RSS of the child (memory must stay flat as the list
+// grows), and each backend's time per subscriber against the first's at
+// the same size.
+func (b *bench) dryRuns(ctx context.Context, sizes []int, backends []backend) {
 	fmt.Println("\nDry run (real binary): time and peak RSS")
 	var base float64
 	for _, size := range sizes {
-		dir, err := os.MkdirTemp(b.dir, "dry-")
-		if err != nil {
-			log.Fatal(err)
+		var first float64
+		for _, be := range backends {
+			res, err := b.dryRun(ctx, be, size)
+			if err != nil {
+				fmt.Printf("  %-8s %8d subscribers: %v\n", be.name(), size, err)
+				continue
+			}
+			perM := res.wall.Seconds() / float64(size) * 1e6
+			if base == 0 {
+				base = perM
+			}
+			vs := ""
+			if first == 0 {
+				first = perM
+			} else {
+				vs = fmt.Sprintf(", %.2fx %s's time per subscriber (target <= 2)", perM/first, backends[0].name())
+			}
+			fmt.Printf("  %-8s %8d subscribers: %6.1fs (%5.1f µs/subscriber, %.2fx the first row's), CPU %.3f ms/subscriber, peak RSS %5.1f MB (target <= 64)%s\n",
+				be.name(), size, res.wall.Seconds(), perM, perM/base, res.cpuPerMsg(), res.rssMB, vs)
 		}
-		db := filepath.Join(dir, "bench.db")
-		if err := b.storeCopy(ctx, size, db); err != nil {
-			log.Fatal(err)
-		}
-		cfg, err := writeConfig(dir, "127.0.0.1", 25, 4, db)
-		if err != nil {
-			log.Fatal(err)
-		}
-		cmd := exec.CommandContext(ctx, b.bin, "--config", cfg, "--log-level", "warn", "send", "--dry-run")
-		cmd.Env = append(os.Environ(), "DIGEST_SECRET="+secret)
-		res, out, err := runChild(cmd, size)
-		if err != nil {
-			log.Fatalf("dry run: %v", err)
-		}
-		if !strings.Contains(string(out), fmt.Sprintf("would send to %d recipient", size)) {
-			log.Fatalf("dry run over %d subscribers printed:\n%s", size, out)
-		}
-		perM := res.wall.Seconds() / float64(size) * 1e6
-		if base == 0 {
-			base = perM
-		}
-		fmt.Printf("  %8d subscribers: %6.1fs (%5.1f µs/subscriber, %.2fx the first size's), CPU %.3f ms/subscriber, peak RSS %5.1f MB (target <= 64)\n",
-			size, res.wall.Seconds(), perM, perM/base, res.cpuPerMsg(), res.rssMB)
-		_ = os.RemoveAll(dir)
 		_ = os.Remove(b.seeded[size]) // large templates are not reused
 		delete(b.seeded, size)
 	}
+}
+
+func (b *bench) dryRun(ctx context.Context, be backend, size int) (result, error) {
+	dir, err := os.MkdirTemp(b.dir, "dry-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	rs, err := be.store(ctx, dir, size)
+	if err != nil {
+		return result{}, err
+	}
+	defer rs.drop()
+	cfg, err := writeConfig(dir, "127.0.0.1", 25, 4, rs.section, "")
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.CommandContext(ctx, b.bin, "--config", cfg, "--log-level", "warn", "send", "--dry-run")
+	cmd.Env = append(os.Environ(), append(rs.env, "DIGEST_SECRET="+secret)...)
+	res, out, err := runChild(cmd, size)
+	if err != nil {
+		return result{}, fmt.Errorf("dry run: %w", err)
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("would send to %d recipient", size)) {
+		return result{}, fmt.Errorf("dry run over %d subscribers printed:\n%s", size, out)
+	}
+	return res, nil
 }
