@@ -198,7 +198,7 @@ func (p *pass) claimAhead(ctx context.Context, out chan<- []store.Delivery) erro
 			return nil
 		}
 		if len(rows) == 0 {
-			more, err := p.waitForOthers(ctx, &waiting)
+			more, err := p.waitForOthers(ctx, now, &waiting)
 			if err != nil || !more {
 				return err
 			}
@@ -259,12 +259,14 @@ func (p *pass) hand(ctx context.Context, jobs chan<- mailer.Job, rc recipient) b
 	}
 }
 
-// waitForOthers is called when nothing was left to claim. It reports
-// whether rows other live senders hold may still come free (after waiting
-// a little for them), or whether the issue has nothing open but this
-// sender's own.
-func (p *pass) waitForOthers(ctx context.Context, logged *bool) (bool, error) {
-	n, next, err := p.s.o.Store.OtherClaims(ctx, p.issue.ID, p.holder, time.Now())
+// waitForOthers is called when nothing was left to claim at now. It
+// reports whether rows other live senders hold may still come free (after
+// waiting a little for them), or whether the issue has nothing open but
+// this sender's own. Claims are counted as of the claim's now, not the
+// clock's: one that expired in between was neither claimable then nor
+// live now, and its rows would be left pending.
+func (p *pass) waitForOthers(ctx context.Context, now time.Time, logged *bool) (bool, error) {
+	n, next, err := p.s.o.Store.OtherClaims(ctx, p.issue.ID, p.holder, now)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil
@@ -280,8 +282,8 @@ func (p *pass) waitForOthers(ctx context.Context, logged *bool) (bool, error) {
 	}
 	// Their rows come free when marked (poll) or when the claim expires.
 	wait := min(max(p.s.o.ClaimTTL/20, 20*time.Millisecond), 500*time.Millisecond)
-	if d := time.Until(next); d >= 0 && d < wait {
-		wait = d + time.Millisecond
+	if d := time.Until(next); d < wait {
+		wait = max(d, 0) + time.Millisecond
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
