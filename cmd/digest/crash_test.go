@@ -54,8 +54,15 @@ func buildBinary(t *testing.T) string {
 	return binPath
 }
 
-// writeConfig writes a config that sends the bundled examples to srv.
+// writeConfig writes a config that sends the bundled examples to srv, with
+// the store in dir/digest.db.
 func writeConfig(t *testing.T, dir string, srv *smtptest.Server, extra string) string {
+	t.Helper()
+	return writeConfigStore(t, dir, srv, fmt.Sprintf("[store]\npath = %q\n", filepath.Join(dir, "digest.db")), extra)
+}
+
+// writeConfigStore is writeConfig with storeSection as the [store] section.
+func writeConfigStore(t *testing.T, dir string, srv *smtptest.Server, storeSection, extra string) string {
 	t.Helper()
 	articles, err := filepath.Abs("../../examples/articles")
 	if err != nil {
@@ -78,9 +85,7 @@ host = %q
 port = %d
 tls = "none"
 concurrency = 4
-[store]
-path = %q
-%s`, articles, srv.Host, srv.Port, filepath.Join(dir, "digest.db"), extra)
+%s%s`, articles, srv.Host, srv.Port, storeSection, extra)
 	path := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -24,11 +24,12 @@ import (
 // both, for the delivery promises: driven in-process (cli) or as real
 // processes (start).
 type sendEnv struct {
-	t   *testing.T
-	dir string
-	cfg string
-	srv *smtptest.Server
-	env []string
+	t    *testing.T
+	dir  string
+	cfg  string
+	srv  *smtptest.Server
+	env  []string
+	opts store.Options // the store the config names
 }
 
 const sendSecret = "delivery-test-secret-0123456789abcdef"
@@ -38,11 +39,19 @@ const sendSecret = "delivery-test-secret-0123456789abcdef"
 // and may open further sections.
 func newSendEnv(t *testing.T, deliveryKeys string, opts ...smtptest.Option) *sendEnv {
 	t.Helper()
-	srv := smtptest.Start(t, opts...)
+	return newSendEnvOn(t, store.DriverSQLite, deliveryKeys, opts...)
+}
+
+// newSendEnvOn is newSendEnv on the store backend names (store.DriverSQLite
+// or store.DriverPostgres: a fresh database on the test server).
+func newSendEnvOn(t *testing.T, backend, deliveryKeys string, opts ...smtptest.Option) *sendEnv {
+	t.Helper()
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, srv, "[delivery]\nclaim_ttl = \"2s\"\nmark_batch = 8\n"+deliveryKeys)
+	section, so := storeFor(t, backend, dir)
+	srv := smtptest.Start(t, opts...)
+	cfg := writeConfigStore(t, dir, srv, section, "[delivery]\nclaim_ttl = \"2s\"\nmark_batch = 8\n"+deliveryKeys)
 	t.Setenv("DIGEST_SECRET", sendSecret)
-	return &sendEnv{t: t, dir: dir, cfg: cfg, srv: srv, env: append(os.Environ(), "DIGEST_SECRET="+sendSecret)}
+	return &sendEnv{t: t, dir: dir, cfg: cfg, srv: srv, env: os.Environ(), opts: so}
 }
 
 // edit replaces old with new in the config file.
@@ -166,7 +175,7 @@ func (e *sendEnv) exactlyOnce(n int) {
 
 func (e *sendEnv) store() *store.DB {
 	e.t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(e.dir, "digest.db"))
+	st, err := store.OpenWith(context.Background(), e.opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -181,52 +190,6 @@ func (e *sendEnv) issues() []store.IssueSummary {
 		e.t.Fatal(err)
 	}
 	return is
-}
-
-// TestTwoSendsStartedTogether: an overlapping cron job. Two processes
-// started at once make one issue and send each reader one copy.
-func TestTwoSendsStartedTogether(t *testing.T) {
-	const n = 1500
-	e := newSendEnv(t, "", smtptest.WithDelay(2*time.Millisecond))
-	e.subscribe(n)
-	a := e.start("send", "--no-progress", "--json")
-	b := e.start("send", "--no-progress", "--json")
-	for _, p := range []*proc{a, b} {
-		if code := p.wait(t); code != 0 {
-			t.Fatalf("exit %d\n%s", code, p.stderr.String())
-		}
-	}
-	e.exactlyOnce(n)
-	if is := e.issues(); len(is) != 1 || is[0].Status != store.IssueDone {
-		t.Fatalf("issues %+v, want one, finished", is)
-	}
-	var sa, sb struct{ Sent int }
-	json.Unmarshal(a.stdout.Bytes(), &sa)
-	json.Unmarshal(b.stdout.Bytes(), &sb)
-	t.Logf("the two sends sent %d and %d", sa.Sent, sb.Sent)
-}
-
-// TestSecondSendWhileTheFirstSends: a second send started while the first
-// is a third of the way through joins the same issue.
-func TestSecondSendWhileTheFirstSends(t *testing.T) {
-	const n = 1500
-	e := newSendEnv(t, "", smtptest.WithDelay(2*time.Millisecond))
-	e.subscribe(n)
-	a := e.start("send", "--no-progress")
-	e.waitMessages(n / 3)
-	b := e.start("send", "--no-progress")
-	for _, p := range []*proc{b, a} {
-		if code := p.wait(t); code != 0 {
-			t.Fatalf("exit %d\n%s", code, p.stderr.String())
-		}
-	}
-	if !strings.Contains(b.stdout.String(), "Resumed issue 1") {
-		t.Errorf("the second send did not join issue 1:\n%s", b.stdout.String())
-	}
-	e.exactlyOnce(n)
-	if is := e.issues(); len(is) != 1 {
-		t.Fatalf("%d issues, want 1", len(is))
-	}
 }
 
 // TestManualSendWhileRunSends: `digest send` by hand while `digest run` is
