@@ -27,11 +27,11 @@
 // link.
 //
 // Cooperating senders (-multi-n): 1, 2, 3 (-senders) `digest send`
-// processes on one store (the others started once the first has frozen
-// the issue), one issue of -multi-n
-// subscribers, against go-smtp behind the delay proxy, so that the relay,
-// not the store, bounds each process; throughput and the ratio to one
-// process, on each store of -store. The server counts every recipient:
+// processes on one store and one issue of -multi-n subscribers (the
+// others started once the first has frozen the issue), against go-smtp
+// behind the delay proxy, so that the relay, not the store, bounds each
+// process; throughput and the ratio to one process, on each store of
+// -store. The server counts every recipient:
 // each subscriber must get exactly one message, and each process must
 // have joined the one issue and sent a share.
 //
