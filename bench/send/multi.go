@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/digest-newsletter/digest/internal/smtptest"
@@ -26,7 +27,8 @@ type multiOptions struct {
 // multiResult is one run of k processes on one issue.
 type multiResult struct {
 	wall time.Duration
-	sent []int // per process
+	cpu  time.Duration // user + sys of all the processes
+	sent []int         // per process
 }
 
 // recipientCounter counts, at the server, the messages each envelope
@@ -71,7 +73,7 @@ func (c *recipientCounter) check(n int) error {
 func (b *bench) multiTable(ctx context.Context, be backend, o multiOptions) {
 	fmt.Printf("\nCooperating senders on %s: one issue of %d subscribers, the others started once the first froze it, smtp.concurrency %d each, go-smtp behind the delay proxy (%v each way, %v round trip), medians of %d\n",
 		be.name(), o.n, o.conns, o.delay, 2*o.delay, o.reps)
-	fmt.Printf("  %9s  %8s  %8s  %8s  %s\n", "processes", "wall s", "msg/s", "vs first", "sent by each (last run)")
+	fmt.Printf("  %9s  %8s  %8s  %8s  %12s  %s\n", "processes", "wall s", "msg/s", "vs first", "digest CPU s", "sent by each (last run)")
 	var baseRate float64
 	for _, k := range o.senders {
 		var walls []float64
@@ -90,7 +92,7 @@ func (b *bench) multiTable(ctx context.Context, be backend, o multiOptions) {
 		if baseRate == 0 {
 			baseRate = rate
 		}
-		fmt.Printf("  %9d  %8.1f  %8.0f  %7.2fx  %v\n", k, wall, rate, rate/baseRate, last.sent)
+		fmt.Printf("  %9d  %8.1f  %8.0f  %7.2fx  %12.1f  %v\n", k, wall, rate, rate/baseRate, last.cpu.Seconds(), last.sent)
 	}
 }
 
@@ -147,6 +149,11 @@ func (b *bench) multiRun(ctx context.Context, be backend, o multiOptions, k int)
 		}
 	}
 	res := multiResult{wall: time.Since(start)}
+	for _, c := range cmds {
+		if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			res.cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
 	if len(failed) > 0 {
 		return res, fmt.Errorf("%s", strings.Join(failed, "\n"))
 	}
