@@ -75,6 +75,9 @@ func (s *Sender) issue(ctx context.Context, ed Edition, so SendOptions, sum *Sum
 		return nil, err
 	}
 	if d.Count() == 0 && ed.SkipEmpty && !so.Force {
+		if is, found, err := s.frozenMeanwhile(ctx, ed, so, sum); err != nil || found {
+			return is, err
+		}
 		sum.Empty, sum.State = true, StateEmpty
 		s.log.Info("nothing new: no issue sent", "edition", ed.Name, "from", from, "to", now)
 		return nil, nil
@@ -120,6 +123,24 @@ func (s *Sender) create(ctx context.Context, is *frozen, sum *Summary) (*frozen,
 	sum.Issue = created.ID
 	s.log.Info("issue frozen", "issue", created.ID, "edition", is.Edition, "articles", is.digest.Count())
 	return is, nil
+}
+
+// frozenMeanwhile looks again for an open issue when the build came out
+// empty: another sender started together with this one may have frozen the
+// window's issue after the look at the top of issue, and its articles are
+// recorded as sent by now. That issue is this send's to share, not
+// "nothing new".
+func (s *Sender) frozenMeanwhile(ctx context.Context, ed Edition, so SendOptions, sum *Summary) (*frozen, bool, error) {
+	if so.DryRun || s.o.Store == nil {
+		return nil, false, nil
+	}
+	open, found, err := s.o.Store.OpenIssue(ctx, ed.Name)
+	if err != nil || !found {
+		return nil, false, err
+	}
+	s.log.Info("another sender froze this window's issue meanwhile: joining it", "issue", open.ID, "edition", ed.Name)
+	is, err := join(open, sum)
+	return is, true, err
 }
 
 // join takes up an issue frozen earlier, by this or another sender.
