@@ -27,13 +27,13 @@
 // link.
 //
 // Cooperating senders (-multi-n): 1, 2, 3 (-senders) `digest send`
-// processes on one store and one issue of -multi-n subscribers (the
-// others started once the first has frozen the issue), against go-smtp
-// behind the delay proxy, so that the relay, not the store, bounds each
-// process; throughput and the ratio to one process, on each store of
-// -store. The server counts every recipient:
-// each subscriber must get exactly one message, and each process must
-// have joined the one issue and sent a share.
+// processes started together (-stagger: the others once the first has
+// frozen the issue) on one store and one issue of -multi-n subscribers,
+// against go-smtp behind the delay proxy, so that the relay, not the
+// store, bounds each process; throughput and the ratio to one process, on
+// each store of -store. The server counts every recipient: each
+// subscriber must get exactly one message, and each process must have
+// joined the one issue and sent a share.
 //
 // Last, the dry-run memory check: `digest send --dry-run` over large lists
 // (-dryrun), wall time and peak RSS, on each store of -store.
@@ -45,7 +45,7 @@
 // Usage: go run ./bench/send [-n 20000] [-conns 4,16] [-reps 3]
 // [-proxy-n 1000] [-delay 10ms] [-dryrun 1000000] [-servers sink,gosmtp]
 // [-store sqlite,postgres] [-multi-n 20000 -senders 1,2,3 -multi-conns 16
-// -multi-delay 10ms -multi-reps 1]
+// -multi-delay 10ms -multi-reps 1 -stagger]
 package main
 
 import (
@@ -82,6 +82,7 @@ func main() {
 	flag.IntVar(&mo.conns, "multi-conns", 16, "smtp.concurrency of each cooperating sender")
 	flag.DurationVar(&mo.delay, "multi-delay", 10*time.Millisecond, "proxy delay per chunk and direction for the cooperating senders")
 	flag.IntVar(&mo.reps, "multi-reps", 1, "runs per cooperating-senders row (the median is reported)")
+	flag.BoolVar(&mo.stagger, "stagger", false, "start the other senders once the first has frozen the issue, instead of all together")
 	flag.Parse()
 	conns, err := intList(*connsFlag)
 	if err != nil {

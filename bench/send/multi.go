@@ -22,6 +22,7 @@ type multiOptions struct {
 	conns   int           // smtp.concurrency of each process
 	delay   time.Duration // proxy delay per chunk and direction
 	reps    int
+	stagger bool // start the others once the first has frozen the issue
 }
 
 // multiResult is one run of k processes on one issue.
@@ -71,8 +72,8 @@ func (c *recipientCounter) check(n int) error {
 // processes started together on one issue, and each count's ratio to the
 // first, through the delay proxy so the relay is the bottleneck.
 func (b *bench) multiTable(ctx context.Context, be backend, o multiOptions) {
-	fmt.Printf("\nCooperating senders on %s: one issue of %d subscribers, the others started once the first froze it, smtp.concurrency %d each, go-smtp behind the delay proxy (%v each way, %v round trip), medians of %d\n",
-		be.name(), o.n, o.conns, o.delay, 2*o.delay, o.reps)
+	fmt.Printf("\nCooperating senders on %s: one issue of %d subscribers, %s, smtp.concurrency %d each, go-smtp behind the delay proxy (%v each way, %v round trip), medians of %d\n",
+		be.name(), o.n, map[bool]string{false: "processes started together", true: "the others started once the first froze it"}[o.stagger], o.conns, o.delay, 2*o.delay, o.reps)
 	fmt.Printf("  %9s  %8s  %8s  %8s  %12s  %s\n", "processes", "wall s", "msg/s", "vs first", "digest CPU s", "sent by each (last run)")
 	var baseRate float64
 	for _, k := range o.senders {
@@ -139,7 +140,7 @@ func (b *bench) multiRun(ctx context.Context, be backend, o multiOptions, k int)
 		cmds[i] = c
 	}
 	start := time.Now()
-	if err := startAll(ctx, cmds, srv); err != nil {
+	if err := startAll(ctx, cmds, srv, o.stagger); err != nil {
 		return multiResult{}, err
 	}
 	var failed []string
@@ -205,32 +206,29 @@ func shared(outs []*bytes.Buffer, n int, res *multiResult) error {
 	return nil
 }
 
-// startAll starts the first process, waits until its issue is frozen and
-// sending (the server has its first message), then starts the rest, which
-// find the issue open and join it. Started in the same instant, a process
-// can miss the issue: it looks for an open one before the first has frozen
-// it and collects after, finds every article recorded as sent and ends
-// "nothing new" (a race in delivery, reported to the lead).
-func startAll(ctx context.Context, cmds []*exec.Cmd, srv *smtptest.Server) error {
+// startAll starts the processes together, or (stagger) the first alone
+// until its issue is frozen and sending (the server has its first
+// message), then the rest, which find the issue open and join it.
+func startAll(ctx context.Context, cmds []*exec.Cmd, srv *smtptest.Server, stagger bool) error {
 	kill := func(started []*exec.Cmd) {
 		for _, c := range started {
 			_ = c.Process.Kill()
 			_ = c.Wait()
 		}
 	}
-	if err := cmds[0].Start(); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := srv.WaitFor(wctx, 1); err != nil {
-		kill(cmds[:1])
-		return fmt.Errorf("the first process never sent: %w", err)
-	}
-	for i, c := range cmds[1:] {
+	for i, c := range cmds {
 		if err := c.Start(); err != nil {
-			kill(cmds[:i+1])
+			kill(cmds[:i])
 			return err
+		}
+		if i == 0 && stagger {
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			err := srv.WaitFor(wctx, 1)
+			cancel()
+			if err != nil {
+				kill(cmds[:1])
+				return fmt.Errorf("the first process never sent: %w", err)
+			}
 		}
 	}
 	return nil
