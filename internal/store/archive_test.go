@@ -10,8 +10,10 @@ import (
 
 // The archive lists issues that reached a reader: done ones, and sending
 // ones with a sent row; not an issue whose messages are all still pending.
-func TestArchivedIssues(t *testing.T) {
-	db, _ := openTest(t)
+func TestArchivedIssues(t *testing.T) { forEachBackend(t, testArchivedIssues) }
+
+func testArchivedIssues(t *testing.T, be backend) {
+	db, _ := openTest(t, be)
 	ctx := context.Background()
 	mustAdd(t, db, Subscriber{Email: "a@example.org", Status: StatusConfirmed})
 	t0 := time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC)

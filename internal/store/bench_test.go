@@ -17,7 +17,7 @@ func BenchmarkImport(b *testing.B) {
 	var importDur, addDur time.Duration
 	for i := range b.N {
 		b.StopTimer()
-		db, _ := openTest(b)
+		db, _ := openTest(b, sqliteBackend)
 		b.StartTimer()
 		k := 0
 		start := time.Now()
@@ -59,7 +59,7 @@ func BenchmarkImport(b *testing.B) {
 // Run: go test -run '^$' -bench MarkDeliveries ./internal/store/
 func BenchmarkMarkDeliveries(b *testing.B) {
 	ctx := context.Background()
-	db, _ := openTest(b)
+	db, _ := openTest(b, sqliteBackend)
 	const n, batch = 2000, 50
 	i := 0
 	var rows []Subscriber
@@ -124,7 +124,7 @@ func BenchmarkMarkDeliveries(b *testing.B) {
 // Run: go test -run '^$' -bench Ledger -benchtime 1x ./internal/store/
 func BenchmarkLedger(b *testing.B) {
 	ctx := context.Background()
-	db, _ := openTest(b)
+	db, _ := openTest(b, sqliteBackend)
 	const n = 100_000
 	if _, err := db.w.ExecContext(ctx, `WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
 		INSERT INTO subscribers (email, status, created) SELECT printf('l%07d@example.org', i), 'confirmed', 0 FROM seq`, n); err != nil {

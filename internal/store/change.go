@@ -57,7 +57,7 @@ func (db *DB) UpsertSubscriber(ctx context.Context, s Subscriber, decide func(cu
 	err = db.write(ctx, func(tx *sql.Tx) error {
 		cur, err := scanSubscriber(tx.QueryRowContext(ctx, "SELECT "+subscriberCols+" FROM subscribers WHERE email = ?", s.Email))
 		if errors.Is(err, sql.ErrNoRows) {
-			id, err := insertSubscriber(ctx, tx, s)
+			id, err := db.insertSubscriber(ctx, tx, s)
 			if err != nil {
 				return err
 			}

@@ -38,7 +38,7 @@ func (db *DB) Import(ctx context.Context, next func() (ImportRow, bool, error), 
 		defer find.Close()
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO subscribers
 			(id, email, name, status, topics, edition, created, confirmed, unsubscribed, stamp)
-			VALUES (`+nextSubscriberID+`, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (`+db.d.nextSubscriberID+`, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (email) DO NOTHING RETURNING id`)
 		if err != nil {
 			return err

@@ -247,13 +247,15 @@ type IssueSummary struct {
 const summaryQuery = `SELECT i.id, i.edition, i.slot, i.window_from, i.window_to, i.status,
 	i.created, i.finished, i.articles,
 	count(d.status),
-	coalesce(sum(d.status = 'sent'), 0),
-	coalesce(sum(d.status = 'pending'), 0),
-	coalesce(sum(d.status = 'failed_temp'), 0),
-	coalesce(sum(d.status = 'failed_perm'), 0),
-	coalesce(sum(d.status = 'skipped'), 0)
+	count(*) FILTER (WHERE d.status = 'sent'),
+	count(*) FILTER (WHERE d.status = 'pending'),
+	count(*) FILTER (WHERE d.status = 'failed_temp'),
+	count(*) FILTER (WHERE d.status = 'failed_perm'),
+	count(*) FILTER (WHERE d.status = 'skipped')
 	FROM %s i LEFT JOIN deliveries d ON d.issue_id = i.id
-	GROUP BY i.id ORDER BY i.id DESC`
+	GROUP BY i.id, i.edition, i.slot, i.window_from, i.window_to, i.status,
+		i.created, i.finished, i.articles
+	ORDER BY i.id DESC`
 
 func scanSummary(sc scanner) (IssueSummary, error) {
 	var s IssueSummary

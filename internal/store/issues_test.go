@@ -49,9 +49,11 @@ func deliveryIDs(t *testing.T, db *DB, issueID int64) map[int64]Delivery {
 	return got
 }
 
-func TestCreateIssue(t *testing.T) {
+func TestCreateIssue(t *testing.T) { forEachBackend(t, testCreateIssue) }
+
+func testCreateIssue(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	want := seedEditions(t, db)
 	slot := time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)
 	is := Issue{Edition: "weekly", Slot: slot.In(time.FixedZone("CET", 3600)), WindowFrom: t0.Add(-168 * time.Hour),
@@ -214,11 +216,13 @@ func TestCreateIssue(t *testing.T) {
 	})
 }
 
-func TestCreateIssueRace(t *testing.T) {
+func TestCreateIssueRace(t *testing.T) { forEachBackend(t, testCreateIssueRace) }
+
+func testCreateIssueRace(t *testing.T, be backend) {
 	// Two daemons race for the same slot: exactly one wins.
 	ctx := context.Background()
-	db, path := openTest(t)
-	db2, err := Open(ctx, path)
+	db, opts := openTest(t, be)
+	db2, err := OpenWith(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,14 +18,9 @@ import (
 // costs at most the messages it had in flight. Claim times are the
 // callers' clocks: senders on one machine, or with synchronised clocks.
 //
-// On PostgreSQL the claim is the same short transaction:
-//
-//	UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN (
-//	    SELECT id FROM deliveries WHERE issue_id = $3
-//	    AND status IN ('pending', 'failed_temp')
-//	    AND (claimed_until IS NULL OR claimed_until <= $4)
-//	    LIMIT $5 FOR UPDATE SKIP LOCKED)
-//	RETURNING id
+// On PostgreSQL the claim's subquery ends FOR UPDATE SKIP LOCKED (see
+// dialect.claimOpen), so concurrent claimers take disjoint batches without
+// waiting on each other, and claims and marks skip the store's write lock.
 
 // Delivery is one ledger row joined with its subscriber as it is now.
 type Delivery struct {
@@ -51,15 +46,15 @@ func (db *DB) ClaimDeliveries(ctx context.Context, issueID int64, holder string,
 		return nil, fmt.Errorf("store: claim deliveries of issue %d: holder, a positive limit and a future expiry are required", issueID)
 	}
 	var ids []any
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		// INDEXED BY: the (issue_id, status) index reaches the open rows
-		// without walking the sent ones, so a claim costs the same at the
-		// end of a million-row issue as at its start.
+	err := db.writeRows(ctx, func(tx *sql.Tx) error {
+		// INDEXED BY (SQLite): the (issue_id, status) index reaches the
+		// open rows without walking the sent ones, so a claim costs the
+		// same at the end of a million-row issue as at its start.
 		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET claimed_by = ?, claimed_until = ?, tried = 0
-			WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_issue_status
+			WHERE id IN (SELECT id FROM deliveries`+db.d.indexedBy("deliveries_issue_status")+`
 				WHERE issue_id = ? AND status IN ('pending', 'failed_temp')
 				AND (claimed_until IS NULL OR claimed_until <= ?)
-				LIMIT ?)
+				`+db.d.claimOpen+`)
 			RETURNING id`, holder, nanos(until), issueID, nanos(now), limit)
 		if err != nil {
 			return err
@@ -151,7 +146,7 @@ func (db *DB) ReleaseClaims(ctx context.Context, issueID int64, holder string) e
 func (db *DB) OtherClaims(ctx context.Context, issueID int64, holder string, now time.Time) (int, time.Time, error) {
 	var n int
 	var next sql.NullInt64
-	err := db.r.QueryRowContext(ctx, `SELECT count(*), min(claimed_until) FROM deliveries INDEXED BY deliveries_issue_status
+	err := db.r.QueryRowContext(ctx, `SELECT count(*), min(claimed_until) FROM deliveries`+db.d.indexedBy("deliveries_issue_status")+`
 		WHERE issue_id = ? AND status IN ('pending', 'failed_temp') AND claimed_until > ? AND claimed_by != ? AND tried = 0`,
 		issueID, nanos(now), holder).Scan(&n, &next)
 	if err != nil {
@@ -189,16 +184,7 @@ func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
 		}
 	}
 	db.markOnce.Do(func() {
-		db.mark, db.markErr = db.w.PrepareContext(context.WithoutCancel(ctx), `UPDATE deliveries
-			SET status = m.status, error = m.error, attempts = m.attempts, updated = m.at,
-				claimed_by = CASE WHEN m.status IN ('pending', 'failed_temp') THEN deliveries.claimed_by END,
-				claimed_until = CASE WHEN m.status IN ('pending', 'failed_temp') THEN deliveries.claimed_until END,
-				tried = 1
-			FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS status,
-					json_extract(value, '$[2]') AS error, json_extract(value, '$[3]') AS attempts,
-					json_extract(value, '$[4]') AS at
-				FROM json_each(?)) AS m
-			WHERE deliveries.id = m.id AND deliveries.status != 'sent'`)
+		db.mark, db.markErr = db.w.PrepareContext(context.WithoutCancel(ctx), db.d.markDeliveries)
 	})
 	if db.markErr != nil {
 		return fmt.Errorf("store: mark deliveries: prepare: %w", db.markErr)
@@ -207,7 +193,7 @@ func (db *DB) MarkDeliveries(ctx context.Context, marks []Mark) error {
 	if err != nil {
 		return fmt.Errorf("store: mark %d deliveries: %w", len(marks), err)
 	}
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	err = db.writeRows(ctx, func(tx *sql.Tx) error {
 		_, err := tx.StmtContext(ctx, db.mark).ExecContext(ctx, arg)
 		return err
 	})
@@ -260,7 +246,7 @@ func markJSON(marks []Mark, now time.Time) (string, error) {
 // a known-good recipient to probe the relay with.
 func (db *DB) SentTo(ctx context.Context, issueID int64) (string, bool, error) {
 	var email string
-	err := db.r.QueryRowContext(ctx, `SELECT s.email FROM deliveries d INDEXED BY deliveries_issue_status
+	err := db.r.QueryRowContext(ctx, `SELECT s.email FROM deliveries d`+db.d.indexedBy("deliveries_issue_status")+`
 		JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.status = 'sent' LIMIT 1`, issueID).Scan(&email)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -30,9 +30,11 @@ func newIssue(t testing.TB, db *DB, n int) Issue {
 	return is
 }
 
-func TestClaimsWithMarksInterleaved(t *testing.T) {
+func TestClaimsWithMarksInterleaved(t *testing.T) { forEachBackend(t, testClaimsWithMarksInterleaved) }
+
+func testClaimsWithMarksInterleaved(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	const n = 1037
 	is := newIssue(t, db, n)
 	// Unsubscribe one after the issue was made: its row comes back for the
@@ -187,8 +189,12 @@ func TestClaimsWithMarksInterleaved(t *testing.T) {
 // TestClaimsExpireRenewAndRelease: a claim keeps a row from other senders
 // until it is marked, released or expires; renewing keeps it alive.
 func TestClaimsExpireRenewAndRelease(t *testing.T) {
+	forEachBackend(t, testClaimsExpireRenewAndRelease)
+}
+
+func testClaimsExpireRenewAndRelease(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	is := newIssue(t, db, 10)
 	now := time.Now()
 	a, err := db.ClaimDeliveries(ctx, is.ID, "a", 4, now, now.Add(time.Minute))
@@ -245,9 +251,13 @@ func TestClaimsExpireRenewAndRelease(t *testing.T) {
 // TestClaimsTwoProcessesConcurrently: two handles on one file (two
 // processes) claim and mark at once; every row goes to exactly one.
 func TestClaimsTwoProcessesConcurrently(t *testing.T) {
+	forEachBackend(t, testClaimsTwoProcessesConcurrently)
+}
+
+func testClaimsTwoProcessesConcurrently(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, path := openTest(t)
-	db2, err := Open(ctx, path)
+	db, opts := openTest(t, be)
+	db2, err := OpenWith(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,12 +311,14 @@ func TestClaimsTwoProcessesConcurrently(t *testing.T) {
 	}
 }
 
-func TestCreateIssueRaceWithoutSlot(t *testing.T) {
+func TestCreateIssueRaceWithoutSlot(t *testing.T) { forEachBackend(t, testCreateIssueRaceWithoutSlot) }
+
+func testCreateIssueRaceWithoutSlot(t *testing.T, be backend) {
 	// Two manual sends of one edition at once: one issue, the other learns
 	// which one to join.
 	ctx := context.Background()
-	db, path := openTest(t)
-	db2, err := Open(ctx, path)
+	db, opts := openTest(t, be)
+	db2, err := OpenWith(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +364,7 @@ func TestMigrationKeepsLegacyState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	first, err := migrationFS.ReadFile("migrations/sqlite/0001_init.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,9 +400,11 @@ func TestMigrationKeepsLegacyState(t *testing.T) {
 // TestTriedRowsAreNotWaitedFor: a row a sender tried and holds until its
 // run ends is not "in progress": another sender must not wait for it (two
 // senders holding each other's failures would wait forever).
-func TestTriedRowsAreNotWaitedFor(t *testing.T) {
+func TestTriedRowsAreNotWaitedFor(t *testing.T) { forEachBackend(t, testTriedRowsAreNotWaitedFor) }
+
+func testTriedRowsAreNotWaitedFor(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	is := newIssue(t, db, 2)
 	now := time.Now()
 	a, _ := db.ClaimDeliveries(ctx, is.ID, "a", 1, now, now.Add(time.Minute))

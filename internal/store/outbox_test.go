@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-func TestSubscriberIDsNeverReused(t *testing.T) {
+func TestSubscriberIDsNeverReused(t *testing.T) { forEachBackend(t, testSubscriberIDsNeverReused) }
+
+func testSubscriberIDsNeverReused(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	a := mustAdd(t, db, Subscriber{Email: "a@example.org", Created: t0})
 	b := mustAdd(t, db, Subscriber{Email: "b@example.org", Created: t0})
 	if a.Stamp == 0 || b.Stamp == 0 || a.Stamp == b.Stamp {
@@ -59,7 +61,7 @@ func TestMigrationKeepsHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	first, err := migrationFS.ReadFile("migrations/sqlite/0001_init.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +104,11 @@ func TestMigrationKeepsHistory(t *testing.T) {
 	}
 }
 
-func TestChangeIsAtomic(t *testing.T) {
+func TestChangeIsAtomic(t *testing.T) { forEachBackend(t, testChangeIsAtomic) }
+
+func testChangeIsAtomic(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	s := mustAdd(t, db, Subscriber{Email: "p@example.org", Created: t0})
 	// A consent event that cannot be written (no kind) takes the status
 	// change and the mail with it.
@@ -157,9 +161,11 @@ func TestChangeIsAtomic(t *testing.T) {
 	}
 }
 
-func TestOutboxClaims(t *testing.T) {
+func TestOutboxClaims(t *testing.T) { forEachBackend(t, testOutboxClaims) }
+
+func testOutboxClaims(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	for i := range 3 {
 		if _, err := db.Enqueue(ctx, OutboxMail{Kind: "reply", Message: []byte(fmt.Sprint(i)), Created: t0.Add(time.Duration(i) * time.Second)}); err != nil {
 			t.Fatal(err)
@@ -218,9 +224,11 @@ func TestOutboxClaims(t *testing.T) {
 	}
 }
 
-func TestOutboxBudget(t *testing.T) {
+func TestOutboxBudget(t *testing.T) { forEachBackend(t, testOutboxBudget) }
+
+func testOutboxBudget(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	for i := range 50 {
 		if _, err := db.Enqueue(ctx, OutboxMail{Kind: "confirm", Message: []byte(fmt.Sprint(i)), Created: t0}); err != nil {
 			t.Fatal(err)

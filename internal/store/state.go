@@ -183,7 +183,8 @@ func (db *DB) SetLastSlot(ctx context.Context, edition string, slot time.Time) e
 		return fmt.Errorf("store: set last slot of %s: zero slot", edition)
 	}
 	_, err := db.w.ExecContext(ctx, `INSERT INTO schedule_slots (edition, slot) VALUES (?, ?)
-		ON CONFLICT (edition) DO UPDATE SET slot = max(slot, excluded.slot)`, edition, nanos(slot))
+		ON CONFLICT (edition) DO UPDATE
+		SET slot = CASE WHEN excluded.slot > schedule_slots.slot THEN excluded.slot ELSE schedule_slots.slot END`, edition, nanos(slot))
 	if err != nil {
 		return fmt.Errorf("store: set last slot of %s: %w", edition, err)
 	}

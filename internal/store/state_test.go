@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-func TestFeedState(t *testing.T) {
+func TestFeedState(t *testing.T) { forEachBackend(t, testFeedState) }
+
+func testFeedState(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	const u = "https://example.org/feed.xml"
 	steps := []struct {
 		name, etag, lm string
@@ -45,9 +47,11 @@ func markSeenForTest(ctx context.Context, db *DB, edition string, keys []string,
 	return db.write(ctx, func(tx *sql.Tx) error { return markSeen(ctx, tx, edition, keys, issueID, at) })
 }
 
-func TestSeenArticles(t *testing.T) {
+func TestSeenArticles(t *testing.T) { forEachBackend(t, testSeenArticles) }
+
+func testSeenArticles(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")
 	if err != nil {
 		t.Fatal(err)
@@ -95,9 +99,11 @@ func TestSeenArticles(t *testing.T) {
 	}
 }
 
-func TestCreateIssueRecordsSeenKeys(t *testing.T) {
+func TestCreateIssueRecordsSeenKeys(t *testing.T) { forEachBackend(t, testCreateIssueRecordsSeenKeys) }
+
+func testCreateIssueRecordsSeenKeys(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	is, err := db.CreateIssue(ctx, Issue{Edition: "daily", Created: t0, SeenKeys: []string{"a1", "url:example.org/1"}}, "weekly")
 	if err != nil {
 		t.Fatal(err)
@@ -116,10 +122,12 @@ func TestCreateIssueRecordsSeenKeys(t *testing.T) {
 	}
 }
 
-func TestLeases(t *testing.T) {
+func TestLeases(t *testing.T) { forEachBackend(t, testLeases) }
+
+func testLeases(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, path := openTest(t)
-	db2, err := Open(ctx, path)
+	db, opts := openTest(t, be)
+	db2, err := OpenWith(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +207,11 @@ func TestLeases(t *testing.T) {
 	})
 }
 
-func TestLastSlot(t *testing.T) {
+func TestLastSlot(t *testing.T) { forEachBackend(t, testLastSlot) }
+
+func testLastSlot(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	if _, ok, err := db.LastSlot(ctx, "weekly"); ok || err != nil {
 		t.Fatalf("LastSlot of a new edition: %v %v", ok, err)
 	}
@@ -219,9 +229,11 @@ func TestLastSlot(t *testing.T) {
 	}
 }
 
-func TestInbound(t *testing.T) {
+func TestInbound(t *testing.T) { forEachBackend(t, testInbound) }
+
+func testInbound(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	key := "INBOX/1700000000/42"
 	if done, err := db.InboundProcessed(ctx, key); err != nil || done {
 		t.Fatalf("fresh key: %v %v", done, err)
@@ -259,9 +271,11 @@ func TestInbound(t *testing.T) {
 	}
 }
 
-func TestPruneInbound(t *testing.T) {
+func TestPruneInbound(t *testing.T) { forEachBackend(t, testPruneInbound) }
+
+func testPruneInbound(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	for i, k := range []string{"old1", "old2", "new"} {
 		at := t0.Add(time.Duration(i) * time.Hour)
 		if k == "new" {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -16,21 +15,6 @@ import (
 )
 
 var t0 = time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
-
-func openTest(t testing.TB) (*DB, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "digest.db")
-	db, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return db, path
-}
 
 func mustAdd(t testing.TB, db *DB, s Subscriber) Subscriber {
 	t.Helper()
@@ -45,41 +29,31 @@ func mustAdd(t testing.TB, db *DB, s Subscriber) Subscriber {
 }
 
 func TestOpenMigratesAndReopenIsNoop(t *testing.T) {
+	forEachBackend(t, testOpenMigratesAndReopenIsNoop)
+}
+
+func testOpenMigratesAndReopenIsNoop(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, path := openTest(t)
+	db, opts := openTest(t, be)
 	v, err := db.SchemaVersion(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migrations(be.name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v != len(ms) || v == 0 {
 		t.Fatalf("schema version %d, want %d", v, len(ms))
 	}
-	var mode string
-	if err := db.r.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		t.Fatal(err)
-	}
-	if mode != "wal" {
-		t.Errorf("journal_mode %q, want wal", mode)
-	}
-	var fk int
-	if err := db.w.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
-		t.Fatal(err)
-	}
-	if fk != 1 {
-		t.Errorf("foreign_keys %d on the writer, want 1", fk)
-	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("new database file mode: %v %v, want 0600 (it holds personal data)", fi.Mode(), err)
+	if be.name == DriverSQLite {
+		checkSQLiteFile(t, db, opts.Path)
 	}
 	s := mustAdd(t, db, Subscriber{Email: "keep@example.org", Status: StatusConfirmed, Created: t0})
 
 	// A second handle on the same file (another process, in effect) finds
 	// the schema current and the data intact.
-	db2, err := Open(ctx, path)
+	db2, err := OpenWith(ctx, opts)
 	if err != nil {
 		t.Fatalf("re-Open: %v", err)
 	}
@@ -94,13 +68,22 @@ func TestOpenMigratesAndReopenIsNoop(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesNewerSchema(t *testing.T) {
+func TestOpenRefusesNewerSchema(t *testing.T) { forEachBackend(t, testOpenRefusesNewerSchema) }
+
+func testOpenRefusesNewerSchema(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, path := openTest(t)
-	if _, err := db.w.ExecContext(ctx, "PRAGMA user_version = 999"); err != nil {
+	db, opts := openTest(t, be)
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(ctx, path); err == nil {
+	if err := db.d.setVersion(ctx, tx, 999); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenWith(ctx, opts); err == nil {
 		t.Fatal("Open of a database from a newer program succeeded")
 	}
 }
@@ -116,9 +99,11 @@ func TestOpenRejectsBadPaths(t *testing.T) {
 	}
 }
 
-func TestSubscriberCRUD(t *testing.T) {
+func TestSubscriberCRUD(t *testing.T) { forEachBackend(t, testSubscriberCRUD) }
+
+func testSubscriberCRUD(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	s := mustAdd(t, db, Subscriber{Email: "Ann@Example.org", Name: "Ann", Topics: []string{"Security", "Local; news"},
 		Edition: "weekly", Created: t0.In(time.FixedZone("X", 3600))})
 	if s.ID == 0 || s.Status != StatusPending || !s.Created.Equal(t0) || s.Created.Location() != time.UTC {
@@ -224,8 +209,12 @@ func TestSubscriberCRUD(t *testing.T) {
 }
 
 func TestAddSubscriberExistingChangesNothing(t *testing.T) {
+	forEachBackend(t, testAddSubscriberExistingChangesNothing)
+}
+
+func testAddSubscriberExistingChangesNothing(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	orig := mustAdd(t, db, Subscriber{Email: "u@example.org", Name: "U", Status: StatusUnsubscribed,
 		Topics: []string{"A"}, Created: t0, Unsubscribed: t0.Add(time.Hour)})
 	got, created, err := db.AddSubscriber(ctx, Subscriber{Email: "U@example.org", Name: "Other",
@@ -249,8 +238,12 @@ func TestAddSubscriberExistingChangesNothing(t *testing.T) {
 }
 
 func TestConsentEventsKeptAfterUnsubscribe(t *testing.T) {
+	forEachBackend(t, testConsentEventsKeptAfterUnsubscribe)
+}
+
+func testConsentEventsKeptAfterUnsubscribe(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	s := mustAdd(t, db, Subscriber{Email: "c@example.org", Created: t0})
 	evs := []ConsentEvent{
 		{SubscriberID: s.ID, Kind: ConsentSubscribe, At: t0, IP: "192.0.2.1", UserAgent: "UA", Form: "/", Text: "Send me the brief"},
@@ -301,9 +294,11 @@ func rowsOf(rows []Subscriber, at time.Time) func() (ImportRow, bool, error) {
 // keepExisting is the merge that changes nothing.
 func keepExisting(Subscriber, ImportRow) (Change, error) { return Change{}, nil }
 
-func TestImport(t *testing.T) {
+func TestImport(t *testing.T) { forEachBackend(t, testImport) }
+
+func testImport(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	gone := mustAdd(t, db, Subscriber{Email: "gone@example.org", Name: "Gone", Status: StatusUnsubscribed, Created: t0})
 	mustAdd(t, db, Subscriber{Email: "same@example.org", Name: "Same", Status: StatusConfirmed, Created: t0})
 
@@ -372,9 +367,11 @@ func TestImport(t *testing.T) {
 	})
 }
 
-func TestEachSubscriberAndCount(t *testing.T) {
+func TestEachSubscriberAndCount(t *testing.T) { forEachBackend(t, testEachSubscriberAndCount) }
+
+func testEachSubscriberAndCount(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	var rows []Subscriber
 	for i := range 2500 {
 		ed := []string{"", "weekly", "daily"}[i%3]
@@ -454,9 +451,11 @@ func TestEachSubscriberAndCount(t *testing.T) {
 	})
 }
 
-func TestExpirePending(t *testing.T) {
+func TestExpirePending(t *testing.T) { forEachBackend(t, testExpirePending) }
+
+func testExpirePending(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	old := mustAdd(t, db, Subscriber{Email: "old@example.org", Created: t0})
 	if err := db.AddConsent(ctx, ConsentEvent{SubscriberID: old.ID, Kind: ConsentSubscribe, At: t0}); err != nil {
 		t.Fatal(err)
@@ -480,7 +479,9 @@ func TestExpirePending(t *testing.T) {
 	}
 }
 
-func TestRecordBounce(t *testing.T) {
+func TestRecordBounce(t *testing.T) { forEachBackend(t, testRecordBounce) }
+
+func testRecordBounce(t *testing.T, be backend) {
 	ctx := context.Background()
 	tests := []struct {
 		name       string
@@ -497,7 +498,7 @@ func TestRecordBounce(t *testing.T) {
 		{"limits off", StatusConfirmed, []bool{true, true, false}, 0, 0, []bool{false, false, false}, StatusConfirmed},
 		{"unsubscribed stays unsubscribed", StatusUnsubscribed, []bool{true}, 1, 1, []bool{false}, StatusUnsubscribed},
 	}
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := mustAdd(t, db, Subscriber{Email: fmt.Sprintf("b%d@example.org", i), Status: tc.status, Created: t0})
@@ -540,10 +541,12 @@ func TestRecordBounce(t *testing.T) {
 // TestConcurrentWriters hammers the store from several goroutines, with a
 // second handle on the same file standing in for another process; no call
 // may fail with SQLITE_BUSY.
-func TestConcurrentWriters(t *testing.T) {
+func TestConcurrentWriters(t *testing.T) { forEachBackend(t, testConcurrentWriters) }
+
+func testConcurrentWriters(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, path := openTest(t)
-	db2, err := Open(ctx, path)
+	db, opts := openTest(t, be)
+	db2, err := OpenWith(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,7 +605,7 @@ func TestEachSubscriberMemoryFlat(t *testing.T) {
 		t.Skip("200k rows: a memory check, not a concurrency one; skipped with -short or -race")
 	}
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, sqliteBackend)
 	const n = 200_000
 	start := time.Now()
 	// One INSERT ... SELECT fills the table in a fraction of what Import
@@ -644,9 +647,11 @@ func TestEachSubscriberMemoryFlat(t *testing.T) {
 	}
 }
 
-func TestStatusAndConsentTogether(t *testing.T) {
+func TestStatusAndConsentTogether(t *testing.T) { forEachBackend(t, testStatusAndConsentTogether) }
+
+func testStatusAndConsentTogether(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	sub := ConsentEvent{Kind: ConsentSubscribe, At: t0, IP: "192.0.2.7", Form: "/", Text: "Weekly brief"}
 	s, created, err := db.AddSubscriberWithConsent(ctx, Subscriber{Email: "w@example.org", Created: t0}, sub)
 	if err != nil || !created {
@@ -699,9 +704,11 @@ func TestStatusAndConsentTogether(t *testing.T) {
 // TestEachTopicSet: each distinct topics value among the matching
 // subscribers comes once, and the filter applies (an unsubscribed reader's
 // set, and another edition's, are not among them).
-func TestEachTopicSet(t *testing.T) {
+func TestEachTopicSet(t *testing.T) { forEachBackend(t, testEachTopicSet) }
+
+func testEachTopicSet(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := openTest(t, be)
 	add := func(email, edition string, topics ...string) int64 {
 		s, _, err := db.AddSubscriber(ctx, Subscriber{Email: email, Edition: edition, Topics: topics, Status: StatusConfirmed, Created: t0, Confirmed: t0})
 		if err != nil {
@@ -729,5 +736,29 @@ func TestEachTopicSet(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"", "Economy+Security", "Security"}; !slices.Equal(got, want) {
 		t.Fatalf("topic sets %q, want %q", got, want)
+	}
+}
+
+// checkSQLiteFile checks the file's settings: WAL, foreign keys on the
+// writer, and a mode only its owner can read.
+func checkSQLiteFile(t *testing.T, db *DB, path string) {
+	t.Helper()
+	ctx := context.Background()
+	var mode string
+	if err := db.r.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Errorf("journal_mode %q, want wal", mode)
+	}
+	var fk int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		t.Fatal(err)
+	}
+	if fk != 1 {
+		t.Errorf("foreign_keys %d on the writer, want 1", fk)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("new database file mode: %v %v, want 0600 (it holds personal data)", fi.Mode(), err)
 	}
 }

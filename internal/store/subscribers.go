@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	sqlite3 "modernc.org/sqlite/lib"
 	"strings"
 	"time"
 )
@@ -84,19 +85,14 @@ func newStamp() int64 {
 	return int64(binary.BigEndian.Uint64(b[:])>>1) | 1
 }
 
-// nextSubscriberID is the id a new subscriber gets: one past the highest
-// ever given, never one a removed subscriber had (the trigger of migration
-// 0002 refuses anything else).
-const nextSubscriberID = "(SELECT last + 1 FROM id_high_water WHERE name = 'subscribers')"
-
-func insertSubscriber(ctx context.Context, q interface {
+func (db *DB) insertSubscriber(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, s Subscriber) (int64, error) {
 	var id int64
 	err := q.QueryRowContext(ctx, `INSERT INTO subscribers
 		(id, email, name, status, topics, edition, created, confirmed, unsubscribed,
 		 confirm_sent_at, hard_bounces, soft_bounces, last_error, stamp)
-		VALUES (`+nextSubscriberID+`,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		VALUES (`+db.d.nextSubscriberID+`,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		s.Email, s.Name, s.Status, encodeTopics(s.Topics), s.Edition, nanos(s.Created),
 		nanos(s.Confirmed), nanos(s.Unsubscribed), nanos(s.ConfirmSentAt),
 		s.HardBounces, s.SoftBounces, s.LastError, s.Stamp).Scan(&id)
@@ -136,7 +132,7 @@ func (db *DB) addSubscriber(ctx context.Context, s Subscriber, ev *ConsentEvent)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		id, err := insertSubscriber(ctx, tx, s)
+		id, err := db.insertSubscriber(ctx, tx, s)
 		if err != nil {
 			return err
 		}
@@ -312,11 +308,7 @@ type Filter struct {
 // unary plus, which keeps SQLite from using the (status, edition) index: a
 // keyset page must walk the rowid in order, and the index would make every
 // page sort all matching rows.
-func (f Filter) where(noIndex bool) (string, []any) {
-	plus := ""
-	if noIndex {
-		plus = "+"
-	}
+func (f Filter) where(plus string) (string, []any) {
 	var conds []string
 	var args []any
 	if f.Status != "" {
@@ -345,7 +337,7 @@ const eachBatch = 1000
 // while fn runs, so memory stays flat and fn may write to the store. An
 // error from fn stops the walk and is returned as is.
 func (db *DB) EachSubscriber(ctx context.Context, f Filter, fn func(Subscriber) error) error {
-	cond, args := f.where(true)
+	cond, args := f.where(db.d.noIndex())
 	query := "SELECT " + subscriberCols + " FROM subscribers WHERE id > ?" + cond +
 		" ORDER BY id LIMIT " + fmt.Sprint(eachBatch)
 	var last int64
@@ -386,7 +378,7 @@ func (db *DB) EachSubscriber(ctx context.Context, f Filter, fn func(Subscriber) 
 // issue renders one variant per topic set; reading only the distinct values
 // spares decoding every subscriber. An error from fn stops the walk.
 func (db *DB) EachTopicSet(ctx context.Context, f Filter, fn func(topics []string) error) error {
-	cond, args := f.where(false)
+	cond, args := f.where("")
 	rows, err := db.r.QueryContext(ctx, "SELECT DISTINCT topics FROM subscribers WHERE 1 = 1"+cond, args...)
 	if err != nil {
 		return fmt.Errorf("store: topic sets: %w", err)
@@ -421,9 +413,9 @@ func (db *DB) EachTopicSet(ctx context.Context, f Filter, fn func(topics []strin
 
 // CountSubscribers counts the matching subscribers.
 func (db *DB) CountSubscribers(ctx context.Context, f Filter) (int, error) {
-	cond, args := f.where(false)
+	cond, args := f.where("")
 	var n int
-	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM subscribers WHERE 1"+cond, args...).Scan(&n); err != nil {
+	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM subscribers WHERE 1 = 1"+cond, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count subscribers: %w", err)
 	}
 	return n, nil
@@ -481,6 +473,8 @@ func (db *DB) RecordBounce(ctx context.Context, subscriberID int64, hard bool, r
 	return status == StatusBounced, nil
 }
 
+// isForeignKey reports whether err is a foreign key violation, from either
+// backend: SQLite's extended code or PostgreSQL's SQLSTATE 23503.
 func isForeignKey(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+	return err != nil && (sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY || pgCode(err) == "23503")
 }
