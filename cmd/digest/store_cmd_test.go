@@ -51,12 +51,6 @@ func sqliteTarget(t *testing.T) importTarget {
 
 func postgresTarget(t *testing.T) importTarget {
 	u := testenv.Postgres(t)
-	// TODO(pgops): drop once "store: PostgreSQL backend" is merged.
-	if st, err := store.OpenWith(context.Background(), store.Options{Driver: store.DriverPostgres, URL: u}); err != nil && strings.Contains(err.Error(), "not yet") {
-		t.Skip("the PostgreSQL store is not merged yet")
-	} else if err == nil {
-		st.Close()
-	}
 	t.Setenv("TEST_DIGEST_DATABASE_URL", u)
 	return importTarget{keys: "driver = \"postgres\"\nurl_env = \"TEST_DIGEST_DATABASE_URL\"\n", driver: "pgx", dsn: u}
 }

@@ -80,6 +80,9 @@ const copyParams = 4000
 // they take their defaults). Values are converted only where the target
 // column's type asks for it (see importValue).
 func (db *DB) ImportFrom(ctx context.Context, src *DB) (CopyReport, error) {
+	if src.d.name != DriverSQLite {
+		return CopyReport{}, fmt.Errorf("store: import: the source must be an SQLite store, not %s", src.d.name)
+	}
 	rtx, err := src.r.BeginTx(ctx, nil)
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("store: import: read source: %w", err)
@@ -96,7 +99,7 @@ func (db *DB) ImportFrom(ctx context.Context, src *DB) (CopyReport, error) {
 			return fmt.Errorf("read source id marks: %w", err)
 		}
 		for _, t := range copyTables {
-			n, err := copyRows(ctx, rtx, tx, t)
+			n, err := copyRows(ctx, rtx, tx, t, db.d.name == DriverPostgres)
 			if err != nil {
 				return fmt.Errorf("table %s: %w", t.name, err)
 			}
@@ -166,7 +169,7 @@ func sourceMarks(ctx context.Context, rtx *sql.Tx) (map[string]int64, error) {
 
 // copyRows copies table t from rtx to tx in batched INSERTs and returns
 // the number of rows.
-func copyRows(ctx context.Context, rtx, tx *sql.Tx, t copyTable) (int64, error) {
+func copyRows(ctx context.Context, rtx, tx *sql.Tx, t copyTable, pg bool) (int64, error) {
 	cols, _, err := columnsOf(ctx, rtx, t.name)
 	if err != nil {
 		return 0, fmt.Errorf("source: %w", err)
@@ -189,8 +192,12 @@ func copyRows(ctx context.Context, rtx, tx *sql.Tx, t copyTable) (int64, error) 
 		return 0, err
 	}
 	defer rows.Close()
-	ins := &batchInsert{tx: tx, head: "INSERT INTO " + t.name + " (" + list + ") VALUES ", cols: len(cols),
-		per: max(1, copyParams/len(cols))}
+	head := "INSERT INTO " + t.name + " (" + list + ") "
+	if t.id && pg {
+		// subscribers.id is GENERATED ALWAYS: nobody else gives an id.
+		head += "OVERRIDING SYSTEM VALUE "
+	}
+	ins := &batchInsert{tx: tx, head: head + "VALUES ", cols: len(cols), per: max(1, copyParams/len(cols))}
 	defer ins.close()
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
@@ -312,13 +319,18 @@ func importValue(dbType string, v any) any {
 // afterImport moves the target's id generators past the highest id the
 // source ever handed out per table (marks), so that a new row never gets
 // the id of a copied or once-deleted one (links in sent mail name ids).
-//
-// This is the SQLite target's: subscriber ids come from id_high_water and
-// the outbox is AUTOINCREMENT (sqlite_sequence); inserting explicit ids
-// already raised both to max(id), so only a higher mark from the source
-// (its newest rows deleted) changes anything. A PostgreSQL target moves
-// its identity sequences instead (setval to the mark).
 func (db *DB) afterImport(ctx context.Context, tx *sql.Tx, marks map[string]int64) error {
+	if db.d.name == DriverPostgres {
+		return postgresAfterImport(ctx, tx, marks)
+	}
+	return sqliteAfterImport(ctx, tx, marks)
+}
+
+// sqliteAfterImport: subscriber ids come from id_high_water and the outbox
+// is AUTOINCREMENT (sqlite_sequence); inserting explicit ids already raised
+// both to max(id), so only a higher mark from the source (its newest rows
+// deleted) changes anything.
+func sqliteAfterImport(ctx context.Context, tx *sql.Tx, marks map[string]int64) error {
 	for name, n := range marks {
 		if _, err := tx.ExecContext(ctx, "UPDATE id_high_water SET last = ? WHERE name = ? AND last < ?", n, name, n); err != nil {
 			return fmt.Errorf("move id_high_water %s: %w", name, err)
@@ -333,6 +345,23 @@ func (db *DB) afterImport(ctx context.Context, tx *sql.Tx, marks map[string]int6
 			AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? AND sql LIKE '%AUTOINCREMENT%')`,
 			name, n, name, name); err != nil {
 			return fmt.Errorf("move sqlite_sequence %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// postgresAfterImport: ids are identities, and inserting explicit ids does
+// not move their sequences. Each goes to its table's mark, or stays where
+// it is if that is further (the target once had rows of its own).
+func postgresAfterImport(ctx context.Context, tx *sql.Tx, marks map[string]int64) error {
+	for _, t := range copyTables {
+		n := marks[t.name]
+		if !t.id || n <= 0 { // a sequence cannot be set below 1; 0 means never used
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT setval(s, GREATEST(CAST(? AS bigint), coalesce(pg_sequence_last_value(s), 0)))
+			FROM (SELECT CAST(pg_get_serial_sequence(?, 'id') AS regclass) AS s) AS seq`, n, t.name); err != nil {
+			return fmt.Errorf("move the id sequence of %s: %w", t.name, err)
 		}
 	}
 	return nil

@@ -19,10 +19,16 @@ func openCopyTest(t *testing.T, name string) *DB {
 	return db
 }
 
+// The source is always SQLite (import-sqlite); the target is each backend.
+
 // Ids the source handed out and then lost (its newest rows deleted) are
 // not handed out again by the target: not a subscriber's (links name it),
 // not an outbox row's (AUTOINCREMENT).
 func TestImportFromKeepsIDsPastDeletedRows(t *testing.T) {
+	forEachBackend(t, testImportFromKeepsIDsPastDeletedRows)
+}
+
+func testImportFromKeepsIDsPastDeletedRows(t *testing.T, be backend) {
 	ctx := context.Background()
 	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	src := openCopyTest(t, "src.db")
@@ -51,7 +57,7 @@ func TestImportFromKeepsIDsPastDeletedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dst := openCopyTest(t, "dst.db")
+	dst, _ := openTest(t, be)
 	rep, err := dst.ImportFrom(ctx, src)
 	if err != nil {
 		t.Fatal(err)
@@ -76,13 +82,17 @@ func TestImportFromKeepsIDsPastDeletedRows(t *testing.T) {
 }
 
 func TestImportFromRefusesANonEmptyTarget(t *testing.T) {
+	forEachBackend(t, testImportFromRefusesANonEmptyTarget)
+}
+
+func testImportFromRefusesANonEmptyTarget(t *testing.T, be backend) {
 	ctx := context.Background()
 	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	src := openCopyTest(t, "src.db")
 	if _, _, err := src.AddSubscriber(ctx, Subscriber{Email: "a@example.org", Status: StatusConfirmed, Created: at}); err != nil {
 		t.Fatal(err)
 	}
-	dst := openCopyTest(t, "dst.db")
+	dst, _ := openTest(t, be)
 	if err := dst.MarkInboundProcessed(ctx, "<x@example.org>", at); err != nil {
 		t.Fatal(err)
 	}

@@ -3,18 +3,15 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
-func TestLeaseHolder(t *testing.T) {
+func TestLeaseHolder(t *testing.T) { forEachBackend(t, testLeaseHolder) }
+
+func testLeaseHolder(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "lease.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := openTest(t, be)
 	if _, _, err := db.LeaseHolder(ctx, "run"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("no lease: err = %v, want ErrNotFound", err)
 	}
