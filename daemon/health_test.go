@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/internal/store"
+	"github.com/digest-newsletter/digest/internal/testenv"
 )
 
 // healthz is the /healthz JSON as a monitor reads it: the field names
@@ -61,15 +62,30 @@ func schedulerIs(t *testing.T, who string, h healthz, instance, scheduler string
 	}
 }
 
-// Two daemons on one store file, each with its own connection as two
-// processes would have: both answer /healthz with the same scheduler, and
+// Two daemons on one store (file or database), each with its own
+// connection as two processes would have: both answer /healthz with the same scheduler, and
 // each knows whether it is the one; when the scheduler stops, both say
 // who took over.
 func TestHealthSaysWhichInstanceSchedules(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts func(t *testing.T) store.Options
+	}{
+		{"sqlite", func(t *testing.T) store.Options {
+			return store.Options{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "digest.db")}
+		}},
+		{"postgres", func(t *testing.T) store.Options {
+			return store.Options{Driver: store.DriverPostgres, URL: testenv.Postgres(t)}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testHealthSaysWhichInstanceSchedules(t, tt.opts(t)) })
+	}
+}
+
+func testHealthSaysWhichInstanceSchedules(t *testing.T, o store.Options) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "digest.db")
 	open := func() *store.DB {
-		st, err := store.Open(ctx, path)
+		st, err := store.OpenWith(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -380,3 +380,42 @@ url_env = "TEST_DIGEST_PG_URL"
 		t.Errorf("good URL: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// The README's path to more than one machine: import the SQLite store into
+// PostgreSQL, start two `digest run` on it; both answer /healthz naming the
+// same scheduler, and exactly one of them is it.
+func TestTwoRunsOnOnePostgresStore(t *testing.T) {
+	e := newRunEnv(t)
+	cfgSrc := e.config("@daily", 2, "")
+	e.subscribe(cfgSrc, "ana@example.org")
+	cfgPG := e.targetConfig(cfgSrc, postgresTarget(t))
+	e.cli(cfgPG, "store", "import-sqlite", e.db)
+
+	ctx := context.Background()
+	d1, d2 := e.start(ctx, cfgPG), e.start(ctx, cfgPG)
+	type health struct {
+		Instance  string `json:"instance"`
+		Scheduler *struct {
+			Instance string `json:"instance"`
+		} `json:"scheduler"`
+		IsScheduler bool `json:"is_scheduler"`
+	}
+	var h1, h2 health
+	runEventually(t, "a scheduler named by both", func() bool {
+		h1, h2 = health{}, health{}
+		runGetJSON(t, d1.url()+"/healthz", &h1)
+		runGetJSON(t, d2.url()+"/healthz", &h2)
+		return h1.Scheduler != nil && h2.Scheduler != nil && (h1.IsScheduler || h2.IsScheduler)
+	}, d1.logs)
+	if h1.Instance == h2.Instance || h1.Scheduler.Instance != h2.Scheduler.Instance || h1.IsScheduler == h2.IsScheduler {
+		t.Errorf("two instances disagree: %+v %+v / %+v %+v", h1, *h1.Scheduler, h2, *h2.Scheduler)
+	}
+	for _, d := range []*daemonProc{d1, d2} {
+		if form := runGet(t, d.url()+"/"); !strings.Contains(form, "<form") {
+			t.Error("GET / is not the subscribe form")
+		}
+		if code := d.stop(); code != 0 {
+			t.Errorf("digest run exit %d\n%s", code, d.logs.String())
+		}
+	}
+}
