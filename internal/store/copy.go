@@ -115,6 +115,9 @@ func (db *DB) ImportFrom(ctx context.Context, src *DB) (CopyReport, error) {
 		}
 		return db.afterImport(ctx, tx, marks)
 	})
+	if errors.Is(err, ErrTargetNotEmpty) {
+		return CopyReport{}, err // says "store:" already
+	}
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("store: import: %w", err)
 	}
@@ -135,10 +138,13 @@ func checkEmpty(ctx context.Context, tx *sql.Tx) error {
 			full = append(full, t.name)
 		}
 	}
-	if len(full) > 0 {
-		return fmt.Errorf("%w: table %s has rows (the copy goes into an empty store only)", ErrTargetNotEmpty, strings.Join(full, ", "))
+	switch len(full) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%w: table %s has rows (the copy goes into an empty store only)", ErrTargetNotEmpty, full[0])
 	}
-	return nil
+	return fmt.Errorf("%w: tables %s have rows (the copy goes into an empty store only)", ErrTargetNotEmpty, strings.Join(full, ", "))
 }
 
 // sourceMarks reads the highest id the SQLite source ever handed out per
