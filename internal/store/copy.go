@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 )
 
 // ErrTargetNotEmpty is returned (wrapped) by ImportFrom when the store it
@@ -77,8 +76,7 @@ const copyParams = 4000
 // history, ledger claims and the outbox come over as they were.
 //
 // Columns are read from src and must all exist in db (db may have more;
-// they take their defaults). Values are converted only where the target
-// column's type asks for it (see importValue).
+// they take their defaults).
 func (db *DB) ImportFrom(ctx context.Context, src *DB) (CopyReport, error) {
 	if src.d.name != DriverSQLite {
 		return CopyReport{}, fmt.Errorf("store: import: the source must be an SQLite store, not %s", src.d.name)
@@ -176,21 +174,18 @@ func sourceMarks(ctx context.Context, rtx *sql.Tx) (map[string]int64, error) {
 // copyRows copies table t from rtx to tx in batched INSERTs and returns
 // the number of rows.
 func copyRows(ctx context.Context, rtx, tx *sql.Tx, t copyTable, pg bool) (int64, error) {
-	cols, _, err := columnsOf(ctx, rtx, t.name)
+	cols, err := columnsOf(ctx, rtx, t.name)
 	if err != nil {
 		return 0, fmt.Errorf("source: %w", err)
 	}
-	tcols, ttypes, err := columnsOf(ctx, tx, t.name)
+	tcols, err := columnsOf(ctx, tx, t.name)
 	if err != nil {
 		return 0, fmt.Errorf("target: %w", err)
 	}
-	types := make([]string, len(cols))
-	for i, c := range cols {
-		j := slices.Index(tcols, c)
-		if j < 0 {
+	for _, c := range cols {
+		if !slices.Contains(tcols, c) {
 			return 0, fmt.Errorf("column %s is not in the target store (is it older than the source?)", c)
 		}
-		types[i] = ttypes[j]
 	}
 	list := quoteIdents(cols)
 	rows, err := rtx.QueryContext(ctx, "SELECT "+list+" FROM "+t.name+" ORDER BY "+quoteIdents(t.key))
@@ -215,9 +210,9 @@ func copyRows(ctx context.Context, rtx, tx *sql.Tx, t copyTable, pg bool) (int64
 		if err := rows.Scan(ptrs...); err != nil {
 			return n, err
 		}
-		for i, v := range vals {
-			ins.args = append(ins.args, importValue(types[i], v))
-		}
+		// Values go as SQLite gives them: both schemas store times and
+		// flags as integers, and pgx writes text into bytea as its bytes.
+		ins.args = append(ins.args, vals...)
 		n++
 		if err := ins.flushIfFull(ctx); err != nil {
 			return n, err
@@ -278,48 +273,18 @@ func (b *batchInsert) close() {
 	}
 }
 
-// columnsOf returns a table's column names and their database types,
-// upper case ("INTEGER", "TEXT" in SQLite; "INT8", "BOOL", "BYTEA" in
-// PostgreSQL), without reading a row.
-func columnsOf(ctx context.Context, q *sql.Tx, table string) ([]string, []string, error) {
+// columnsOf returns a table's column names without reading a row.
+func columnsOf(ctx context.Context, q *sql.Tx, table string) ([]string, error) {
 	rows, err := q.QueryContext(ctx, "SELECT * FROM "+table+" WHERE 1 = 0")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer rows.Close()
-	cts, err := rows.ColumnTypes()
+	names, err := rows.Columns()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	names := make([]string, len(cts))
-	types := make([]string, len(cts))
-	for i, ct := range cts {
-		names[i] = ct.Name()
-		types[i] = strings.ToUpper(ct.DatabaseTypeName())
-	}
-	return names, types, rows.Err()
-}
-
-// importValue converts a value read from SQLite, which stores times as
-// integer nanoseconds and flags as 0/1, for a target column of another
-// type. Anything else goes as it is: the target's driver refuses what it
-// cannot store, and the whole import rolls back.
-func importValue(dbType string, v any) any {
-	switch dbType {
-	case "BOOL", "BOOLEAN":
-		if n, ok := v.(int64); ok {
-			return n != 0
-		}
-	case "TIMESTAMPTZ", "TIMESTAMP":
-		if n, ok := v.(int64); ok {
-			return time.Unix(0, n).UTC()
-		}
-	case "BYTEA":
-		if s, ok := v.(string); ok {
-			return []byte(s)
-		}
-	}
-	return v
+	return names, rows.Err()
 }
 
 // afterImport moves the target's id generators past the highest id the

@@ -107,3 +107,31 @@ func testImportFromRefusesANonEmptyTarget(t *testing.T, be backend) {
 		t.Errorf("after the refusal the target has %d subscribers (%v)", n, err)
 	}
 }
+
+// SQLite keeps text written into a BLOB column as text; the copy still
+// arrives as the same bytes (PostgreSQL's bytea takes bytes only).
+func TestImportFromTextInABlobColumn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+		src := openCopyTest(t, "src.db")
+		is, err := src.CreateIssue(ctx, Issue{Edition: "daily", Status: IssueDone, Created: at, Finished: at, Payload: []byte("x")}, "daily")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.w.ExecContext(ctx, "UPDATE issues SET payload = ? WHERE id = ?", `{"frozen":true}`, is.ID); err != nil {
+			t.Fatal(err)
+		}
+		dst, _ := openTest(t, be)
+		if _, err := dst.ImportFrom(ctx, src); err != nil {
+			t.Fatal(err)
+		}
+		got, err := dst.IssueByID(ctx, is.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Payload) != `{"frozen":true}` {
+			t.Errorf("payload = %q", got.Payload)
+		}
+	})
+}
