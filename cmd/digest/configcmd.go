@@ -20,10 +20,11 @@ func newConfigCmd(g *globals) *cobra.Command {
 and validates every key: addresses, URLs, cron schedules, durations (they need
 a unit: "30s"), TLS mode and more. It also checks what the config names on
 this machine (article folders, file:// feeds, templates, the DKIM key, the
-store's folder) and the token secret's length; with driver = "postgres", that
-store.url_env names a variable holding a PostgreSQL URL. Every problem is printed on
-one line naming the file, line and key; the exit status is 1 if there is any.
-A secret that is not set in this environment is a warning.`,
+store's folder), the token secret's length and, with [store] driver =
+"postgres", that store.url_env names a variable holding a PostgreSQL URL.
+Every problem is printed on one line naming the file, line and key; the exit
+status is 1 if there is any. A secret that is not set in this environment is
+a warning.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return configCheck(g) },
 	})
