@@ -45,9 +45,9 @@ func (d *dialect) indexedBy(idx string) string {
 }
 
 // noIndex returns col as an expression no index matches, which keeps the
-// column's index out of a plan: SQLite's unary plus, PostgreSQL's || ”
-// (its planner may otherwise pick the index and sort every page, until
-// ANALYZE has seen the table).
+// column's index out of a plan: SQLite's unary plus, PostgreSQL's
+// concatenation with the empty string (its planner may otherwise pick the
+// index and sort every page, until ANALYZE has seen the table).
 func (d *dialect) noIndex(col string) string {
 	if d.hints {
 		return "+" + col
