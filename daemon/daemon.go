@@ -49,6 +49,8 @@ type SendFunc func(ctx context.Context, edition string, slot time.Time) (deliver
 type Store interface {
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error
+	// LeaseHolder reads the lease for /healthz (ErrNotFound: nobody holds it).
+	LeaseHolder(ctx context.Context, name string) (holder string, expires time.Time, err error)
 	LastSlot(ctx context.Context, edition string) (time.Time, bool, error)
 	SetLastSlot(ctx context.Context, edition string, slot time.Time) error
 	OpenIssue(ctx context.Context, edition string) (store.Issue, bool, error)

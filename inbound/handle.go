@@ -75,6 +75,12 @@ func (p *Poller) handle(ctx context.Context, raw []byte, key string) (Stats, err
 		p.log.InfoContext(ctx, "inbound: message from a mail system or from us, ignored", "key", key, "from", from.Address)
 		return Stats{Ignored: 1}, nil
 	}
+	return p.command(ctx, h, rep, from, key)
+}
+
+// command carries out what a person's message asks (subscribe,
+// unsubscribe, help), found in its subject or first lines.
+func (p *Poller) command(ctx context.Context, h mail.Header, rep *bounce.Report, from *mail.Address, key string) (Stats, error) {
 	addr, err := subscribers.NormalizeAddress(from.Address)
 	if err != nil {
 		p.log.InfoContext(ctx, "inbound: From is not a valid address, ignored", "key", key)
@@ -139,6 +145,13 @@ func (p *Poller) looped(h mail.Header) bool {
 
 var reLeadMessageID = regexp.MustCompile(`^issue-(\d+)\.sub-(\d+)@`)
 
+// bounceHit is one subscriber a bounce report is about.
+type bounceHit struct {
+	sub   store.Subscriber
+	rc    bounce.Recipient
+	issue int64
+}
+
 // handleBounce records a bounce for the subscriber the report is about,
 // found by the VERP token, else the original Message-ID, else the failed
 // recipient addresses.
@@ -148,77 +161,19 @@ func (p *Poller) handleBounce(ctx context.Context, h mail.Header, rep *bounce.Re
 		p.log.InfoContext(ctx, "inbound: delivery report without a failure (delay warning), ignored", "key", key, "format", rep.Format)
 		return Stats{Ignored: 1}, nil
 	}
-
-	type hit struct {
-		sub   store.Subscriber
-		rc    bounce.Recipient
-		issue int64
+	hits, err := p.byBounceToken(ctx, h, rep, raw, failed, key)
+	if err == nil && len(hits) == 0 {
+		hits, err = p.byMessageID(ctx, rep, failed)
 	}
-	var hits []hit
-
-	// 1. The VERP token: signed, so it is trusted over everything else.
-	var texts []string
-	for _, k := range recipientHeaders {
-		texts = append(texts, h[k]...)
+	if err == nil && len(hits) == 0 {
+		hits, err = p.byFailedAddress(ctx, failed)
 	}
-	for _, vs := range rep.ReturnedHeader {
-		texts = append(texts, vs...)
+	if errors.Is(err, errSubscriberGone) {
+		return Stats{Ignored: 1}, nil
 	}
-	texts = append(texts, rep.Text, string(raw))
-	c, ok, err := findToken(ctx, p.o.Signer, p.o.Store.SubscriberStamp, reBounceTag, links.PurposeBounce, texts...)
 	if err != nil {
-		return Stats{}, fmt.Errorf("inbound: bounce token: %w", err)
+		return Stats{}, fmt.Errorf("inbound: bounce: %w", err)
 	}
-	if ok {
-		sub, err := p.o.Store.SubscriberByID(ctx, c.Subscriber)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			p.log.InfoContext(ctx, "inbound: bounce for a subscriber who is gone", "subscriber", c.Subscriber, "key", key)
-			return Stats{Ignored: 1}, nil
-		case err != nil:
-			return Stats{}, fmt.Errorf("inbound: bounce: %w", err)
-		}
-		hits = append(hits, hit{sub, pick(failed, sub.Email), c.Ref})
-	}
-
-	// 2. Our Message-ID names subscriber and issue, but anyone can write
-	// one: believe it only when the report's recipient agrees.
-	if len(hits) == 0 {
-		if m := reLeadMessageID.FindStringSubmatch(rep.OriginalMessageID); m != nil {
-			issue, _ := strconv.ParseInt(m[1], 10, 64)
-			id, _ := strconv.ParseInt(m[2], 10, 64)
-			sub, err := p.o.Store.SubscriberByID(ctx, id)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-			case err != nil:
-				return Stats{}, fmt.Errorf("inbound: bounce: %w", err)
-			case agrees(failed, rep.OriginalTo, sub.Email):
-				hits = append(hits, hit{sub, pick(failed, sub.Email), issue})
-			}
-		}
-	}
-
-	// 3. The failed addresses themselves.
-	if len(hits) == 0 {
-		seen := map[int64]bool{}
-		for _, rc := range failed {
-			if rc.Address == "" {
-				continue
-			}
-			sub, err := p.o.Store.SubscriberByEmail(ctx, rc.Address)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				continue
-			case err != nil:
-				return Stats{}, fmt.Errorf("inbound: bounce: %w", err)
-			}
-			if !seen[sub.ID] {
-				seen[sub.ID] = true
-				hits = append(hits, hit{sub, rc, 0})
-			}
-		}
-	}
-
 	if len(hits) == 0 {
 		p.log.InfoContext(ctx, "inbound: bounce for no known subscriber, ignored", "key", key, "format", rep.Format)
 		return Stats{Ignored: 1}, nil
@@ -245,6 +200,80 @@ func (p *Poller) handleBounce(ctx context.Context, h mail.Header, rep *bounce.Re
 			"status", hi.rc.Status, "suppressed", suppressed, "format", rep.Format, "key", key)
 	}
 	return st, nil
+}
+
+// errSubscriberGone: the bounce's signed token names a subscriber who has
+// been removed since; there is nobody to record it for.
+var errSubscriberGone = errors.New("the subscriber is gone")
+
+// byBounceToken finds the subscriber by the VERP token: it is signed, so
+// it is trusted over everything else.
+func (p *Poller) byBounceToken(ctx context.Context, h mail.Header, rep *bounce.Report, raw []byte, failed []bounce.Recipient, key string) ([]bounceHit, error) {
+	var texts []string
+	for _, k := range recipientHeaders {
+		texts = append(texts, h[k]...)
+	}
+	for _, vs := range rep.ReturnedHeader {
+		texts = append(texts, vs...)
+	}
+	texts = append(texts, rep.Text, string(raw))
+	c, ok, err := findToken(ctx, p.o.Signer, p.o.Store.SubscriberStamp, reBounceTag, links.PurposeBounce, texts...)
+	if err != nil || !ok {
+		return nil, err
+	}
+	sub, err := p.o.Store.SubscriberByID(ctx, c.Subscriber)
+	if errors.Is(err, store.ErrNotFound) {
+		p.log.InfoContext(ctx, "inbound: bounce for a subscriber who is gone", "subscriber", c.Subscriber, "key", key)
+		return nil, errSubscriberGone
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []bounceHit{{sub, pick(failed, sub.Email), c.Ref}}, nil
+}
+
+// byMessageID reads subscriber and issue from our Message-ID. Anyone can
+// write one: it is believed only when the report's recipient agrees.
+func (p *Poller) byMessageID(ctx context.Context, rep *bounce.Report, failed []bounce.Recipient) ([]bounceHit, error) {
+	m := reLeadMessageID.FindStringSubmatch(rep.OriginalMessageID)
+	if m == nil {
+		return nil, nil
+	}
+	issue, _ := strconv.ParseInt(m[1], 10, 64)
+	id, _ := strconv.ParseInt(m[2], 10, 64)
+	sub, err := p.o.Store.SubscriberByID(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case agrees(failed, rep.OriginalTo, sub.Email):
+		return []bounceHit{{sub, pick(failed, sub.Email), issue}}, nil
+	}
+	return nil, nil
+}
+
+// byFailedAddress finds subscribers by the failed addresses themselves.
+func (p *Poller) byFailedAddress(ctx context.Context, failed []bounce.Recipient) ([]bounceHit, error) {
+	var hits []bounceHit
+	seen := map[int64]bool{}
+	for _, rc := range failed {
+		if rc.Address == "" {
+			continue
+		}
+		sub, err := p.o.Store.SubscriberByEmail(ctx, rc.Address)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if !seen[sub.ID] {
+			seen[sub.ID] = true
+			hits = append(hits, bounceHit{sub, rc, 0})
+		}
+	}
+	return hits, nil
 }
 
 // pick returns the failed recipient that is email, else the first one.

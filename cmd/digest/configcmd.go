@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
 	"github.com/digest-newsletter/digest/internal/config"
@@ -19,9 +20,11 @@ func newConfigCmd(g *globals) *cobra.Command {
 and validates every key: addresses, URLs, cron schedules, durations (they need
 a unit: "30s"), TLS mode and more. It also checks what the config names on
 this machine (article folders, file:// feeds, templates, the DKIM key, the
-store's folder) and the token secret's length. Every problem is printed on
-one line naming the file, line and key; the exit status is 1 if there is any.
-A secret that is not set in this environment is a warning.`,
+store's folder), the token secret's length and, with [store] driver =
+"postgres", that store.url_env names a variable holding a PostgreSQL URL.
+Every problem is printed on one line naming the file, line and key; the exit
+status is 1 if there is any. A secret that is not set in this environment is
+a warning.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return configCheck(g) },
 	})
@@ -65,6 +68,15 @@ func checkSecrets(cfg *config.Config) (problems config.Errors, warnings []*confi
 	}
 	if in := cfg.Inbound; in.Enabled() && in.Username != "" && in.Password() == "" {
 		warnings = append(warnings, cfg.ErrorAt("inbound.password_env", fmt.Errorf("%s is not set in this environment: the IMAP login will fail", in.PasswordEnv)))
+	}
+	if s := cfg.Store; s.Postgres() {
+		if u := s.URL(); u == "" {
+			warnings = append(warnings, cfg.ErrorAt("store.url_env", errNoStoreURL(s.URLEnv)))
+		} else if _, err := pgconn.ParseConfig(u); err != nil {
+			// Not err itself: its redaction of the password is best effort.
+			problems = append(problems, cfg.ErrorAt("store.url_env", fmt.Errorf(
+				"%s is not a PostgreSQL URL (want postgres://user:password@host:5432/db)", s.URLEnv)))
+		}
 	}
 	return problems, warnings
 }

@@ -125,6 +125,7 @@ Start with:  digest send --dry-run --config config.example.toml`,
 		newStatusCmd(g),
 		newInboundCmd(g),
 		newArchiveCmd(g),
+		newStoreCmd(g),
 		newVersionCmd(g),
 	)
 	wrapArgs(root)

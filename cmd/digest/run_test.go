@@ -270,12 +270,14 @@ func TestRunSendsOnSchedule(t *testing.T) {
 	// The web endpoints, /healthz and /metrics are served by the same process.
 	base := d.url()
 	var h struct {
-		Status   string            `json:"status"`
-		Leader   bool              `json:"leader"`
-		NextRuns map[string]string `json:"next_runs"`
+		Status      string            `json:"status"`
+		Leader      bool              `json:"leader"`
+		Instance    string            `json:"instance"`
+		IsScheduler bool              `json:"is_scheduler"`
+		NextRuns    map[string]string `json:"next_runs"`
 	}
 	runGetJSON(t, base+"/healthz", &h)
-	if h.Status != "ok" || !h.Leader || h.NextRuns["daily"] == "" {
+	if h.Status != "ok" || !h.Leader || !h.IsScheduler || h.Instance == "" || h.NextRuns["daily"] == "" {
 		t.Errorf("healthz = %+v", h)
 	}
 	metrics := runGet(t, base+"/metrics")

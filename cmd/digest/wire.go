@@ -19,16 +19,44 @@ import (
 	"github.com/digest-newsletter/digest/mailer"
 )
 
-// openStore opens the SQLite store named in the config.
+// openStore opens the store the config names: the SQLite file at
+// store.path, or the PostgreSQL database whose URL is in the environment
+// variable store.url_env names.
 func openStore(ctx context.Context, cfg *config.Config) (*store.DB, error) {
-	return store.Open(ctx, cfg.Resolve(cfg.Store.Path))
+	o, err := storeOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenWith(ctx, o)
+}
+
+// storeOptions maps [store] onto store.Options, reading the PostgreSQL URL
+// from the environment.
+func storeOptions(cfg *config.Config) (store.Options, error) {
+	s := cfg.Store
+	if !s.Postgres() {
+		return store.Options{Driver: store.DriverSQLite, Path: cfg.Resolve(s.Path)}, nil
+	}
+	u := s.URL()
+	if u == "" {
+		return store.Options{}, cfg.ErrorAt("store.url_env", errNoStoreURL(s.URLEnv))
+	}
+	return store.Options{Driver: store.DriverPostgres, URL: u}, nil
+}
+
+func errNoStoreURL(env string) error {
+	return fmt.Errorf("%s is not set in this environment: with driver = \"postgres\" it holds the store's URL (postgres://user:password@host:5432/db)", env)
 }
 
 // openStoreIfExists is for read-only commands (dry run, preview): a fresh
-// clone has no store yet, and looking must not create one.
+// clone has no store yet, and looking must not create one. A PostgreSQL
+// store is always opened: the database is there or the URL is wrong, and
+// either way the operator wants to know.
 func openStoreIfExists(ctx context.Context, cfg *config.Config) (*store.DB, error) {
-	if _, err := os.Stat(cfg.Resolve(cfg.Store.Path)); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	if !cfg.Store.Postgres() {
+		if _, err := os.Stat(cfg.Resolve(cfg.Store.Path)); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 	}
 	return openStore(ctx, cfg)
 }

@@ -197,9 +197,32 @@ type Delivery struct {
 	ClaimTTL        time.Duration `toml:"claim_ttl"`
 }
 
-// Store is the SQLite database.
+// Store drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Store is where digest keeps its state: an SQLite file (the default), or a
+// PostgreSQL database that several digest processes share.
 type Store struct {
-	Path string `toml:"path"`
+	Driver string `toml:"driver"` // DriverSQLite or DriverPostgres
+	Path   string `toml:"path"`   // SQLite: the database file
+	// URLEnv names the environment variable holding the postgres:// URL:
+	// the URL carries the database password, so it never sits in the file.
+	URLEnv string `toml:"url_env"`
+}
+
+// Postgres reports whether the store is a PostgreSQL database.
+func (s Store) Postgres() bool { return s.Driver == DriverPostgres }
+
+// URL reads the PostgreSQL URL from the environment variable the config
+// names. It is never stored in Config.
+func (s Store) URL() string {
+	if s.URLEnv == "" {
+		return ""
+	}
+	return os.Getenv(s.URLEnv)
 }
 
 // Server is the web endpoint (subscribe, confirm, unsubscribe, preferences).

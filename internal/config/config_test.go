@@ -69,7 +69,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		"dkim.domain", "dkim.selector", "dkim.private_key_file",
 		"delivery.retries", "delivery.retry_backoff", "delivery.max_backoff", "delivery.bounce_after",
 		"delivery.soft_bounce_after", "delivery.mark_batch", "delivery.mark_interval",
-		"store.path",
+		"store.driver", "store.path", "store.url_env",
 		"server.listen", "server.secret_env", "server.trust_proxy", "server.confirm_ttl", "server.unsubscribe_ttl",
 		"server.pending_ttl", "server.rate_per_ip", "server.rate_window", "server.confirm_every", "server.consent_text",
 		"daemon.timezone", "daemon.grace", "daemon.lease_ttl", "daemon.shutdown_grace", "daemon.retry_interval",

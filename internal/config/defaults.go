@@ -41,6 +41,7 @@ const (
 	DefaultPollInterval     = 5 * time.Minute
 	DefaultArchivePageSize  = 20
 	DefaultArchiveFeedItems = 20
+	DefaultURLEnv           = "DIGEST_DATABASE_URL"
 	DefaultConsentText      = "I want to receive this newsletter by email. I can unsubscribe at any time with one click."
 )
 
@@ -104,7 +105,9 @@ func (c *Config) applyDefaults() {
 	setInt(&d.Breaker, DefaultBreaker)
 	setDur(&d.ClaimTTL, DefaultClaimTTL)
 
+	setStr(&c.Store.Driver, DriverSQLite)
 	setStr(&c.Store.Path, "digest.db")
+	setStr(&c.Store.URLEnv, DefaultURLEnv)
 
 	sv := &c.Server
 	setStr(&sv.Listen, "127.0.0.1:8080")

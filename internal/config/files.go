@@ -29,7 +29,7 @@ func (c *Config) checkFiles(bad problemf) {
 	if f := c.DKIM.PrivateKeyFile; f != "" {
 		needFile(bad, "dkim.private_key_file", c.Resolve(f), "DKIM key")
 	}
-	if p := c.Store.Path; p != "" {
+	if p := c.Store.Path; p != "" && !c.Store.Postgres() {
 		needDir(bad, "store.path", filepath.Dir(c.Resolve(p)), "folder of the store")
 	}
 }

@@ -257,9 +257,27 @@ func (c *Config) checkDelivery(bad problemf) {
 	}
 }
 
+// envNameRe is what a shell accepts as a variable name.
+var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 func (c *Config) checkStore(bad problemf) {
-	if c.Store.Path == "" {
-		bad("store.path", "is required")
+	s := c.Store
+	switch s.Driver {
+	case DriverSQLite:
+		if s.Path == "" {
+			bad("store.path", "is required with driver = %q", DriverSQLite)
+		}
+	case DriverPostgres:
+		switch {
+		case strings.Contains(s.URLEnv, "://"):
+			// Someone pasted the URL, password and all: say where it goes
+			// without echoing it.
+			bad("store.url_env", "names the environment variable that holds the postgres:// URL, not the URL itself: secrets stay out of the config file")
+		case !envNameRe.MatchString(s.URLEnv):
+			bad("store.url_env", "%q is not an environment variable name (letters, digits and _, e.g. %q)", s.URLEnv, DefaultURLEnv)
+		}
+	default:
+		bad("store.driver", "must be %q or %q, got %q", DriverSQLite, DriverPostgres, s.Driver)
 	}
 }
 

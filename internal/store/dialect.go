@@ -44,13 +44,15 @@ func (d *dialect) indexedBy(idx string) string {
 	return " INDEXED BY " + idx
 }
 
-// noIndex returns SQLite's unary plus that keeps a column's index out of a
-// plan, or nothing.
-func (d *dialect) noIndex() string {
-	if !d.hints {
-		return ""
+// noIndex returns col as an expression no index matches, which keeps the
+// column's index out of a plan: SQLite's unary plus, PostgreSQL's
+// concatenation with the empty string (its planner may otherwise pick the
+// index and sort every page, until ANALYZE has seen the table).
+func (d *dialect) noIndex(col string) string {
+	if d.hints {
+		return "+" + col
 	}
-	return "+"
+	return "(" + col + " || '')"
 }
 
 // markSet is the part of the marking statement both dialects share: m is

@@ -304,22 +304,24 @@ type Filter struct {
 	DefaultEdition string
 }
 
-// where returns the filter's SQL conditions. With noIndex the columns get a
-// unary plus, which keeps SQLite from using the (status, edition) index: a
-// keyset page must walk the rowid in order, and the index would make every
-// page sort all matching rows.
-func (f Filter) where(plus string) (string, []any) {
+func asIs(col string) string { return col }
+
+// where returns the filter's SQL conditions, each column written as col
+// makes it. A keyset walk passes dialect.noIndex, which keeps the (status,
+// edition) index out: a page must walk the primary key in order, and the
+// index would make every page sort all matching rows.
+func (f Filter) where(col func(string) string) (string, []any) {
 	var conds []string
 	var args []any
 	if f.Status != "" {
-		conds = append(conds, plus+"status = ?")
+		conds = append(conds, col("status")+" = ?")
 		args = append(args, f.Status)
 	}
 	if f.Edition != "" {
 		if f.Edition == f.DefaultEdition {
-			conds = append(conds, plus+"edition IN (?, '')")
+			conds = append(conds, col("edition")+" IN (?, '')")
 		} else {
-			conds = append(conds, plus+"edition = ?")
+			conds = append(conds, col("edition")+" = ?")
 		}
 		args = append(args, f.Edition)
 	}
@@ -337,7 +339,7 @@ const eachBatch = 1000
 // while fn runs, so memory stays flat and fn may write to the store. An
 // error from fn stops the walk and is returned as is.
 func (db *DB) EachSubscriber(ctx context.Context, f Filter, fn func(Subscriber) error) error {
-	cond, args := f.where(db.d.noIndex())
+	cond, args := f.where(db.d.noIndex)
 	query := "SELECT " + subscriberCols + " FROM subscribers WHERE id > ?" + cond +
 		" ORDER BY id LIMIT " + fmt.Sprint(eachBatch)
 	var last int64
@@ -378,7 +380,7 @@ func (db *DB) EachSubscriber(ctx context.Context, f Filter, fn func(Subscriber) 
 // issue renders one variant per topic set; reading only the distinct values
 // spares decoding every subscriber. An error from fn stops the walk.
 func (db *DB) EachTopicSet(ctx context.Context, f Filter, fn func(topics []string) error) error {
-	cond, args := f.where("")
+	cond, args := f.where(asIs)
 	rows, err := db.r.QueryContext(ctx, "SELECT DISTINCT topics FROM subscribers WHERE 1 = 1"+cond, args...)
 	if err != nil {
 		return fmt.Errorf("store: topic sets: %w", err)
@@ -413,7 +415,7 @@ func (db *DB) EachTopicSet(ctx context.Context, f Filter, fn func(topics []strin
 
 // CountSubscribers counts the matching subscribers.
 func (db *DB) CountSubscribers(ctx context.Context, f Filter) (int, error) {
-	cond, args := f.where("")
+	cond, args := f.where(asIs)
 	var n int
 	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM subscribers WHERE 1 = 1"+cond, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count subscribers: %w", err)
