@@ -34,7 +34,6 @@ func storeFor(t *testing.T, backend, dir string) (string, store.Options) {
 		path := filepath.Join(dir, "digest.db")
 		return fmt.Sprintf("[store]\npath = %q\n", path), store.Options{Driver: backend, Path: path}
 	case store.DriverPostgres:
-		t.Skip("the PostgreSQL backend is merged, but not yet the config wiring ([store] driver and url_env in internal/config and cmd/digest/wire.go): digest cannot be told to use it")
 		url := testenv.Postgres(t)
 		t.Setenv(testURLEnv, url)
 		return fmt.Sprintf("[store]\ndriver = \"postgres\"\nurl_env = %q\n", testURLEnv), store.Options{Driver: backend, URL: url}
