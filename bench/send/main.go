@@ -61,6 +61,10 @@ import (
 )
 
 func main() {
+	if os.Getenv(rusageEnv) != "" {
+		rusageChild()
+		return
+	}
 	if os.Getenv(childEnv) == "raw" {
 		rawChild()
 		return

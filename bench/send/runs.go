@@ -40,19 +40,29 @@ func (r result) rate() float64 { return float64(r.n) / r.wall.Seconds() }
 
 func (r result) cpuPerMsg() float64 { return r.cpu.Seconds() * 1000 / float64(r.n) }
 
-// runChild runs cmd to completion and measures it.
+// runChild runs cmd to completion and measures it: wall clock, CPU
+// (rusage of the middle process, which includes the command it waited
+// for) and the command's own peak RSS (see rusageEnv).
 func runChild(cmd *exec.Cmd, n int) (result, []byte, error) {
+	m, maxRSS, err := measured(cmd)
+	if err != nil {
+		return result{}, nil, err
+	}
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	m.Stdout, m.Stderr = &out, &errb
 	start := time.Now()
-	err := cmd.Run()
+	err = m.Run()
 	wall := time.Since(start)
+	rss, rerr := maxRSS()
 	if err != nil {
 		return result{}, nil, fmt.Errorf("%s: %v\n%s", filepath.Base(cmd.Path), err, errb.Bytes())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if rerr != nil {
+		return result{}, nil, rerr
+	}
+	ru := m.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return result{n: n, wall: wall, cpu: cpu, rssMB: float64(ru.Maxrss) / 1024}, out.Bytes(), nil
+	return result{n: n, wall: wall, cpu: cpu, rssMB: rss}, out.Bytes(), nil
 }
 
 // runDigest runs the whole `digest send` to n fresh subscribers.
