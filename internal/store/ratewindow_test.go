@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sync"
@@ -150,5 +151,57 @@ func testRateWindowPruneBounded(t *testing.T, be backend) {
 	}
 	if n == 0 || count() != 0 {
 		t.Fatalf("prune after every window ended removed %d, %d left", n, count())
+	}
+}
+
+// BenchmarkRateWindow counts 2000 hits per op from 8 goroutines (sign-ups
+// of distinct clients on a busy web tier) in two ways: HitRateWindow's
+// single statement, and as the baseline in the same run the same
+// statement inside the store's serialising write transaction (db.write),
+// and reports the ratio. Run:
+// go test -run '^$' -bench RateWindow -benchtime 3x ./internal/store/
+func BenchmarkRateWindow(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			ctx := context.Background()
+			db, _ := openTest(b, be)
+			const workers, each = 8, 250
+			run := func(op int, hit func(key string) error) time.Duration {
+				start := time.Now()
+				var wg sync.WaitGroup
+				for w := range workers {
+					wg.Go(func() {
+						for k := range each {
+							if err := hit(fmt.Sprintf("bench %d %d %d", op, w, k)); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				return time.Since(start)
+			}
+			var single, serial time.Duration
+			for op := range b.N {
+				single += run(2*op, func(key string) error {
+					_, _, err := db.HitRateWindow(ctx, key, t0, time.Minute)
+					return err
+				})
+				b.StopTimer()
+				serial += run(2*op+1, func(key string) error {
+					return db.write(ctx, func(tx *sql.Tx) error {
+						_, err := tx.ExecContext(ctx, `INSERT INTO rate_windows (key, n, ends) VALUES (?, 1, ?)
+							ON CONFLICT (key) DO UPDATE SET n = rate_windows.n + 1`, key, nanos(t0.Add(time.Minute)))
+						return err
+					})
+				})
+				b.StartTimer()
+			}
+			hits := float64(workers * each * b.N)
+			b.ReportMetric(hits/single.Seconds(), "statement-hits/s")
+			b.ReportMetric(hits/serial.Seconds(), "write-tx-hits/s")
+			b.ReportMetric(serial.Seconds()/single.Seconds(), "x-statement-vs-write-tx")
+		})
 	}
 }
