@@ -29,7 +29,7 @@ func (h *web) tooMany(w http.ResponseWriter, r *http.Request, retry time.Duratio
 // throttle, which is about the client, not the address.
 func (h *web) subscribe(w http.ResponseWriter, r *http.Request) {
 	ip := h.clientIP(r)
-	if ok, retry := h.s.perIP.allow(throttleKey(ip), h.s.now()); !ok {
+	if ok, retry := h.s.perIP.allow(r.Context(), throttleKey(ip), h.s.now()); !ok {
 		h.tooMany(w, r, retry)
 		return
 	}

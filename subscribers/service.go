@@ -22,6 +22,7 @@ import (
 // *store.DB satisfies it.
 type Store interface {
 	RosterStore
+	RateWindows
 	ChangeSubscriber(ctx context.Context, id int64, decide func(cur store.Subscriber) (store.Change, error)) (store.Subscriber, error)
 	SubscriberByID(ctx context.Context, id int64) (store.Subscriber, error)
 	SubscriberStamp(ctx context.Context, id int64) (int64, bool, error)
@@ -74,8 +75,9 @@ type ServiceOptions struct {
 	Topics     []string // topic names from [[topics]], in config order
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// MaxThrottleKeys bounds the memory of the per-IP throttle; 0 means
-	// 10000.
+	// MaxThrottleKeys bounds how many refused clients the per-IP
+	// throttle remembers in memory (the count itself is in the store);
+	// 0 means 10000.
 	MaxThrottleKeys int
 }
 
@@ -95,8 +97,9 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	fromHost string
-	// perIP throttles sign-ups per client (IPv6 by /64) in bounded memory.
-	perIP *limiter
+	// perIP throttles sign-ups per client (IPv6 by /64), counted in the
+	// store so that it holds across instances.
+	perIP *throttle
 }
 
 // NewService checks o and fills in defaults for zero durations.
@@ -158,7 +161,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 		st: o.Store, roster: roster, links: o.Links, renderer: o.Renderer, welcome: o.Welcome, outbox: o.Outbox,
 		nl: o.Newsletter, srv: sv, editions: editions, log: log, now: now,
 		fromHost: from.Address[strings.LastIndexByte(from.Address, '@')+1:],
-		perIP:    newLimiter(sv.RatePerIP, sv.RateWindow, maxKeys),
+		perIP:    newThrottle(o.Store, sv.RatePerIP, sv.RateWindow, maxKeys, log),
 	}, nil
 }
 
