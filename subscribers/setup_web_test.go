@@ -119,6 +119,8 @@ func newWebEnvOn(t *testing.T, db *store.DB, tweak ...func(*ServiceOptions)) *we
 		},
 		Topics: []string{"Security", "Economy", "Culture"},
 		Now:    clock.Now,
+		// The floor is wall-clock time; TestSubscribeAnswerFloor checks it.
+		AnswerFloor: -1,
 	}
 	for _, f := range tweak {
 		f(&o)
