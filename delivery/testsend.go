@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/digest/render"
-	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
 	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
@@ -30,7 +29,12 @@ type OneSender interface {
 // TestSendOptions wires TestSend. Store may be nil (no store yet: the
 // window is newsletter.window back from now).
 type TestSendOptions struct {
-	Config   *config.Config
+	Editions   []Edition
+	Newsletter Newsletter
+	// Window and LateArrival: as in Options.
+	Window, LateArrival time.Duration
+	// Archive: issues have public pages (List-Archive).
+	Archive  bool
 	Store    TestStore
 	Build    BuildFunc
 	Renderer Renderer
@@ -55,8 +59,13 @@ type TestResult struct {
 // store. Every address is checked before anything is sent.
 func TestSend(ctx context.Context, o TestSendOptions, edition string, to []string) (TestResult, error) {
 	var res TestResult
-	cfg := o.Config
-	ed, ok := cfg.Edition(edition)
+	nl := o.Newsletter
+	ed, ok := Edition{}, false
+	for _, e := range o.Editions {
+		if e.Name == edition || (edition == "" && !ok) {
+			ed, ok = e, true
+		}
+	}
 	if !ok {
 		return res, fmt.Errorf("delivery: test send: unknown edition %q", edition)
 	}
@@ -75,7 +84,7 @@ func TestSend(ctx context.Context, o TestSendOptions, edition string, to []strin
 		o.Now = time.Now
 	}
 	now := o.Now().UTC().Truncate(time.Second)
-	from := now.Add(-cfg.Newsletter.Window)
+	from := now.Add(-o.Window)
 	var seen func(string) bool
 	if o.Store != nil {
 		last, found, err := o.Store.LastIssue(ctx, ed.Name)
@@ -89,7 +98,7 @@ func TestSend(ctx context.Context, o TestSendOptions, edition string, to []strin
 			m, err := o.Store.SeenArticles(ctx, ed.Name, []string{id})
 			return err == nil && m[id]
 		}
-		from = from.Add(-cfg.Newsletter.LateArrival)
+		from = from.Add(-o.LateArrival)
 	}
 	d, err := o.Build(ctx, from, now, seen)
 	if err != nil {
@@ -109,15 +118,15 @@ func TestSend(ctx context.Context, o TestSendOptions, edition string, to []strin
 			UnsubscribeURL: unsub, PreferencesURL: o.Links.PreferencesURL(sample, now),
 		})
 		m := &mailer.Message{
-			From: cfg.Newsletter.From, To: addr.String(), ReplyTo: cfg.Newsletter.ReplyTo,
+			From: nl.From, To: addr.String(), ReplyTo: nl.ReplyTo,
 			Subject: res.Subject, Date: now,
 			// Unique per test: clients must not fold a test into the issue.
-			MessageID:      fmt.Sprintf("test-%d.%d.%s", now.UnixNano(), i, MessageID(0, 0, cfg.Newsletter.From)),
+			MessageID:      fmt.Sprintf("test-%d.%d.%s", now.UnixNano(), i, MessageID(0, 0, nl.From)),
 			HTML:           html,
 			Text:           text,
-			ListID:         ListID(cfg.Newsletter.Title, cfg.Newsletter.From, cfg.Newsletter.ListID),
+			ListID:         nl.ListID,
 			UnsubscribeURL: unsub,
-			Headers:        withListArchive(cfg.Archive.On(), o.Links, map[string]string{"X-Digest-Test": "1"}),
+			Headers:        withListArchive(o.Archive, o.Links, map[string]string{"X-Digest-Test": "1"}),
 		}
 		if err := o.Mailer.Send(ctx, m); err != nil {
 			return res, fmt.Errorf("delivery: test send to %s: %w", addr.Address, err)

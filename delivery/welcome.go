@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/digest-newsletter/digest/digest/render"
-	"github.com/digest-newsletter/digest/internal/config"
 	"github.com/digest-newsletter/digest/internal/store"
 	"github.com/digest-newsletter/digest/links"
 	"github.com/digest-newsletter/digest/mailer"
@@ -20,9 +19,13 @@ type IssueStore interface {
 	LastIssue(ctx context.Context, edition string) (store.Issue, bool, error)
 }
 
-// WelcomeOptions wires a Welcomer. Every field is required.
+// WelcomeOptions wires a Welcomer. Editions (the first is the default),
+// Store, Renderer and signed Links are required.
 type WelcomeOptions struct {
-	Config   *config.Config
+	Editions   []Edition
+	Newsletter Newsletter
+	// Archive: issues have public pages (List-Archive, View in browser).
+	Archive  bool
 	Store    IssueStore
 	Renderer Renderer
 	Links    *links.Builder
@@ -40,8 +43,8 @@ type Welcomer struct {
 
 // NewWelcomer checks o.
 func NewWelcomer(o WelcomeOptions) (*Welcomer, error) {
-	if o.Config == nil || o.Store == nil || o.Renderer == nil || o.Links == nil || o.Links.Signer() == nil {
-		return nil, errors.New("delivery: welcome: config, store, renderer and signed links are required")
+	if len(o.Editions) == 0 || o.Store == nil || o.Renderer == nil || o.Links == nil || o.Links.Signer() == nil {
+		return nil, errors.New("delivery: welcome: editions, store, renderer and signed links are required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -52,10 +55,12 @@ func NewWelcomer(o WelcomeOptions) (*Welcomer, error) {
 // Welcome returns the message for sub, ok=false when the edition has no
 // issue yet.
 func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.Message, bool, error) {
-	cfg := w.o.Config
-	edition := sub.Edition
-	if _, known := cfg.Edition(edition); edition == "" || !known {
-		edition = cfg.Editions[0].Name
+	nl := w.o.Newsletter
+	edition := w.o.Editions[0].Name
+	for _, e := range w.o.Editions {
+		if e.Name == sub.Edition {
+			edition = e.Name
+		}
 	}
 	issue, found, err := w.o.Store.LastIssue(ctx, edition)
 	if err != nil || !found {
@@ -66,7 +71,7 @@ func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.M
 		return nil, false, fmt.Errorf("delivery: welcome: issue %d: frozen digest unreadable: %v", issue.ID, err)
 	}
 	v := newVariants(w.o.Renderer, p.Digest)
-	v.issueURL = issueURL(cfg.Archive.On(), w.o.Links, issue.ID)
+	v.issueURL = issueURL(w.o.Archive, w.o.Links, issue.ID)
 	if err := v.thaw(p.Rendered); err != nil {
 		return nil, false, err
 	}
@@ -79,18 +84,18 @@ func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.M
 	unsub, prefs := w.o.Links.UnsubscribeURL(who, now), w.o.Links.PreferencesURL(who, now)
 	html, text := rd.Personalize(render.Recipient{Name: sub.Name, Email: sub.Email, UnsubscribeURL: unsub, PreferencesURL: prefs})
 	return &mailer.Message{
-		From:    cfg.Newsletter.From,
+		From:    nl.From,
 		To:      (&mail.Address{Name: sub.Name, Address: sub.Email}).String(),
-		ReplyTo: cfg.Newsletter.ReplyTo,
+		ReplyTo: nl.ReplyTo,
 		Subject: "Welcome! " + rd.Subject,
 		// Dated now: it is a new message, not a copy of the old issue's.
 		Date: now,
 		// One welcome per subscriber and issue: a retry keeps the ID.
-		MessageID:      fmt.Sprintf("welcome-%d.%s", sub.ID, MessageID(issue.ID, sub.ID, cfg.Newsletter.From)),
+		MessageID:      fmt.Sprintf("welcome-%d.%s", sub.ID, MessageID(issue.ID, sub.ID, nl.From)),
 		HTML:           html,
 		Text:           text,
-		ListID:         ListID(cfg.Newsletter.Title, cfg.Newsletter.From, cfg.Newsletter.ListID),
+		ListID:         nl.ListID,
 		UnsubscribeURL: unsub,
-		Headers:        withListArchive(cfg.Archive.On(), w.o.Links, map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID), "X-Digest-Welcome": "1"}),
+		Headers:        withListArchive(w.o.Archive, w.o.Links, map[string]string{"X-Digest-Issue": fmt.Sprint(issue.ID), "X-Digest-Welcome": "1"}),
 	}, true, nil
 }

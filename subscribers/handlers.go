@@ -1,6 +1,7 @@
 package subscribers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,12 +25,14 @@ func (h *web) tooMany(w http.ResponseWriter, r *http.Request, retry time.Duratio
 }
 
 // subscribe answers the same thank-you page, after the same work, for new,
-// pending and confirmed addresses and for a filled honeypot, so neither the
-// page nor its timing tells who is on the list. The only 429 is the per-IP
-// throttle, which is about the client, not the address.
+// pending and confirmed addresses and for a filled honeypot, and no sooner
+// than the answer floor after the request came in, so neither the page nor
+// its timing tells who is on the list. The only 429 is the per-IP throttle,
+// which is about the client, not the address.
 func (h *web) subscribe(w http.ResponseWriter, r *http.Request) {
+	floor := time.Now().Add(h.s.answerFloor)
 	ip := h.clientIP(r)
-	if ok, retry := h.s.perIP.allow(throttleKey(ip), h.s.now()); !ok {
+	if ok, retry := h.s.perIP.allow(r.Context(), throttleKey(ip), h.s.now()); !ok {
 		h.tooMany(w, r, retry)
 		return
 	}
@@ -40,6 +43,7 @@ func (h *web) subscribe(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	if strings.TrimSpace(f.Get(honeypotField)) != "" {
 		h.s.log.InfoContext(r.Context(), "subscribe: honeypot filled, ignored", "ip", ip)
+		waitUntil(r.Context(), floor)
 		h.thanks(w, r)
 		return
 	}
@@ -48,6 +52,7 @@ func (h *web) subscribe(w http.ResponseWriter, r *http.Request) {
 		IP: ip, UserAgent: r.UserAgent(), Form: FormWeb,
 	}
 	err := h.s.Subscribe(r.Context(), req)
+	waitUntil(r.Context(), floor)
 	var ae *AddressError
 	switch {
 	case err == nil:
@@ -235,4 +240,18 @@ func (h *web) savePreferences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.render(w, r, http.StatusOK, "preferences", h.prefsPage(sub, tok, true))
+}
+
+// waitUntil returns at t, or when ctx is done (the client went away).
+func waitUntil(ctx context.Context, t time.Time) {
+	d := time.Until(t)
+	if d <= 0 {
+		return
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-ctx.Done():
+	}
 }

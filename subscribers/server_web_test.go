@@ -2,7 +2,6 @@ package subscribers
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -138,37 +137,6 @@ func TestServeShutsDownCleanly(t *testing.T) {
 	}
 }
 
-func TestLimiterBounded(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newLimiter(2, time.Minute, 3)
-	for i := range 3 {
-		if ok, _ := l.allow(fmt.Sprint(i), now); !ok {
-			t.Fatalf("key %d refused", i)
-		}
-	}
-	if ok, retry := l.allow("0", now); !ok || retry != 0 {
-		t.Fatal("second event of a known key refused")
-	}
-	if ok, retry := l.allow("0", now.Add(time.Second)); ok || retry != 59*time.Second {
-		t.Fatalf("third event: ok=%v retry=%v", ok, retry)
-	}
-	// Full, every window live: a new key is still let in (the table never
-	// fails closed), and the least recently seen key ("1") makes room.
-	if ok, _ := l.allow("new", now.Add(2*time.Second)); !ok {
-		t.Fatal("a new key was refused because the table was full")
-	}
-	if l.len() != 3 {
-		t.Fatalf("%d keys, want the bound of 3", l.len())
-	}
-	if ok, _ := l.allow("0", now.Add(3*time.Second)); ok {
-		t.Fatal("the busiest key was evicted instead of the least recently seen")
-	}
-	// Once its window is over a key counts afresh.
-	if ok, _ := l.allow("0", now.Add(time.Minute)); !ok {
-		t.Fatal("window did not reset")
-	}
-}
-
 func TestThrottleKeyIPv6(t *testing.T) {
 	for in, want := range map[string]string{
 		"203.0.113.7":             "203.0.113.7",
@@ -279,11 +247,4 @@ func TestPagesAccessible(t *testing.T) {
 			})
 		})
 	}
-}
-
-// len returns how many keys the limiter remembers.
-func (l *limiter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.keys.Len()
 }

@@ -74,12 +74,18 @@ func testNewsletter() config.Newsletter {
 
 func newWebEnv(t *testing.T, tweak ...func(*ServiceOptions)) *webEnv {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "digest.db"))
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "digest.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newWebEnvOn(t, db, tweak...)
+}
+
+// newWebEnvOn is newWebEnv on a store the caller opened: several
+// instances of the web tier on one store.
+func newWebEnvOn(t *testing.T, db *store.DB, tweak ...func(*ServiceOptions)) *webEnv {
+	t.Helper()
 	smtpSrv := smtptest.Start(t)
 	m, err := mailer.New(mailer.Options{Host: smtpSrv.Host, Port: smtpSrv.Port, TLS: "none", Concurrency: 1, Timeout: 5 * time.Second})
 	if err != nil {
@@ -113,6 +119,8 @@ func newWebEnv(t *testing.T, tweak ...func(*ServiceOptions)) *webEnv {
 		},
 		Topics: []string{"Security", "Economy", "Culture"},
 		Now:    clock.Now,
+		// The floor is wall-clock time; TestSubscribeAnswerFloor checks it.
+		AnswerFloor: -1,
 	}
 	for _, f := range tweak {
 		f(&o)

@@ -425,3 +425,31 @@ func TestSubscribeService(t *testing.T) {
 		t.Fatal("an unsubscribe_ttl under 60 days was accepted")
 	}
 }
+
+// TestSubscribeAnswerFloor: a new address costs the store more work than a
+// known one, so every sign-up answer waits out the floor; none comes sooner,
+// whoever the address belongs to (or a bot that filled the honeypot).
+func TestSubscribeAnswerFloor(t *testing.T) {
+	const floor = 40 * time.Millisecond
+	e := newWebEnv(t, func(o *ServiceOptions) { o.AnswerFloor = floor })
+	if _, _, err := e.db.AddSubscriber(context.Background(), store.Subscriber{Email: "known@example.org", Status: store.StatusConfirmed}); err != nil {
+		t.Fatal(err)
+	}
+	bot := subscribeForm("bot@example.org")
+	bot.Set(honeypotField, "http://spam.example")
+	for name, form := range map[string]url.Values{
+		"new":      subscribeForm("new@example.org"),
+		"known":    subscribeForm("known@example.org"),
+		"honeypot": bot,
+	} {
+		start := time.Now()
+		r := e.post("/subscribe", form)
+		took := time.Since(start)
+		if r.code != http.StatusOK {
+			t.Fatalf("%s: status %d", name, r.code)
+		}
+		if took < floor {
+			t.Errorf("%s address answered after %v, before the %v floor", name, took, floor)
+		}
+	}
+}

@@ -66,7 +66,11 @@ func newWebService(cfg *config.Config, st *store.DB, log *slog.Logger) (*subscri
 		Topics: topicNames(cfg), Logger: log,
 	}
 	if cfg.Server.Welcome != "none" {
-		o.Welcome, err = delivery.NewWelcomer(delivery.WelcomeOptions{Config: cfg, Store: st, Renderer: r, Links: lb})
+		do := deliveryOptions(cfg)
+		o.Welcome, err = delivery.NewWelcomer(delivery.WelcomeOptions{
+			Editions: do.Editions, Newsletter: do.Newsletter, Archive: do.Archive,
+			Store: st, Renderer: r, Links: lb,
+		})
 		if err != nil {
 			return nil, nil, err
 		}

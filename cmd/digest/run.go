@@ -57,6 +57,22 @@ and exits 0.`,
 	return cmd
 }
 
+// editionSenders builds one sender per edition, once: each scheduled run is
+// `digest send --edition NAME` with the slot it was scheduled for.
+func editionSenders(cfg *config.Config, st *store.DB, signer *links.Signer, log *slog.Logger) (daemon.SendFunc, error) {
+	senders := map[string]*delivery.Sender{}
+	for _, e := range cfg.Editions {
+		s, err := newSender(cfg, st, false, signer, e.Name, nil, log)
+		if err != nil {
+			return nil, err
+		}
+		senders[e.Name] = s
+	}
+	return func(ctx context.Context, edition string, slot time.Time) (delivery.Summary, error) {
+		return senders[edition].Send(ctx, delivery.SendOptions{Edition: edition, Slot: slot})
+	}, nil
+}
+
 func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 	log := g.log
 	st, err := openStore(ctx, cfg)
@@ -69,18 +85,9 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config) error {
 		return err
 	}
 
-	// One sender per edition, built once: each run is `digest send
-	// --edition NAME` with the slot it was scheduled for.
-	senders := map[string]*delivery.Sender{}
-	for _, e := range cfg.Editions {
-		s, err := newSender(cfg, st, false, signer, e.Name, nil, log)
-		if err != nil {
-			return err
-		}
-		senders[e.Name] = s
-	}
-	send := func(ctx context.Context, edition string, slot time.Time) (delivery.Summary, error) {
-		return senders[edition].Send(ctx, delivery.SendOptions{Edition: edition, Slot: slot})
+	send, err := editionSenders(cfg, st, signer, log)
+	if err != nil {
+		return err
 	}
 
 	svc, mailWorker, err := newWebService(cfg, st, log)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/digest-newsletter/digest/delivery"
 	"github.com/digest-newsletter/digest/digest"
+	"github.com/digest-newsletter/digest/internal/config"
 )
 
 func newSendCmd(g *globals) *cobra.Command {
@@ -39,7 +40,6 @@ addresses only, subject prefixed [TEST], rendered for a sample subscriber
 with links that work nowhere: no issue, no ledger row, nothing marked seen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
@@ -56,53 +56,7 @@ with links that work nowhere: no issue, no ledger row, nothing marked seen.`,
 				}
 				return testSend(cmd, g, cfg, so.Edition, testTo)
 			}
-			st, err := openStoreIfExists(ctx, cfg)
-			if !so.DryRun {
-				st, err = openStore(ctx, cfg)
-			}
-			if err != nil {
-				return err
-			}
-			if st != nil {
-				defer st.Close()
-			}
-			signer, err := newSigner(cfg, !so.DryRun)
-			if err != nil {
-				return err
-			}
-			var onProgress func(delivery.Summary)
-			if !so.DryRun && !noProgress {
-				p := newProgress(g.stderr)
-				defer p.done()
-				onProgress = p.update
-			}
-			sender, err := newSender(cfg, st, so.DryRun, signer, so.Edition, onProgress, g.log)
-			if err != nil {
-				return err
-			}
-			sum, err := sender.Send(ctx, so)
-			if !so.DryRun {
-				// Confirmations and replies recorded since the last run go
-				// out before the command ends (cron users have no daemon).
-				if ferr := flushOutbox(ctx, cfg, st, g.log); ferr != nil {
-					g.log.Error("outbox: not flushed", "error", ferr)
-				}
-			}
-			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if jerr := enc.Encode(sum); jerr != nil {
-					return jerr
-				}
-			} else {
-				printSummary(g.stdout, sum)
-			}
-			if err == nil && sum.State == delivery.StatePending {
-				// Cron users need a failing exit to notice a relay that
-				// was down; the ledger keeps these for the next run.
-				err = fmt.Errorf("send: issue %d: %d recipients left pending for the next run (digest send again to retry)", sum.Issue, sum.Pending)
-			}
-			return err
+			return sendIssue(cmd, g, cfg, so, asJSON, noProgress)
 		},
 	}
 	f := cmd.Flags()
@@ -115,6 +69,59 @@ with links that work nowhere: no issue, no ledger row, nothing marked seen.`,
 	f.BoolVar(&test, "test", false, "send the current digest to --to only, subject prefixed [TEST]; stores nothing")
 	f.StringSliceVar(&testTo, "to", nil, "with --test: the addresses, comma-separated")
 	return cmd
+}
+
+// sendIssue is `digest send` without --test: one issue, made or resumed,
+// then the outbox, then the summary.
+func sendIssue(cmd *cobra.Command, g *globals, cfg *config.Config, so delivery.SendOptions, asJSON, noProgress bool) error {
+	ctx := cmd.Context()
+	st, err := openStoreIfExists(ctx, cfg)
+	if !so.DryRun {
+		st, err = openStore(ctx, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	signer, err := newSigner(cfg, !so.DryRun)
+	if err != nil {
+		return err
+	}
+	var onProgress func(delivery.Summary)
+	if !so.DryRun && !noProgress {
+		p := newProgress(g.stderr)
+		defer p.done()
+		onProgress = p.update
+	}
+	sender, err := newSender(cfg, st, so.DryRun, signer, so.Edition, onProgress, g.log)
+	if err != nil {
+		return err
+	}
+	sum, err := sender.Send(ctx, so)
+	if !so.DryRun {
+		// Confirmations and replies recorded since the last run go
+		// out before the command ends (cron users have no daemon).
+		if ferr := flushOutbox(ctx, cfg, st, g.log); ferr != nil {
+			g.log.Error("outbox: not flushed", "error", ferr)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(sum); jerr != nil {
+			return jerr
+		}
+	} else {
+		printSummary(g.stdout, sum)
+	}
+	if err == nil && sum.State == delivery.StatePending {
+		// Cron users need a failing exit to notice a relay that
+		// was down; the ledger keeps these for the next run.
+		err = fmt.Errorf("send: issue %d: %d recipients left pending for the next run (digest send again to retry)", sum.Issue, sum.Pending)
+	}
+	return err
 }
 
 func printSummary(w io.Writer, s delivery.Summary) {

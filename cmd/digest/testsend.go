@@ -25,7 +25,12 @@ func testSend(cmd *cobra.Command, g *globals, cfg *config.Config, edition string
 	if err != nil {
 		return err
 	}
-	o := delivery.TestSendOptions{Config: cfg, Build: buildFunc(cfg, nil, edition, g.log)}
+	do := deliveryOptions(cfg)
+	o := delivery.TestSendOptions{
+		Editions: do.Editions, Newsletter: do.Newsletter, Archive: do.Archive,
+		Window: do.Window, LateArrival: do.LateArrival,
+		Build: buildFunc(cfg, nil, edition, g.log),
+	}
 	if st != nil {
 		defer st.Close()
 		o.Store = st

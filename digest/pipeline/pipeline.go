@@ -75,9 +75,9 @@ func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
 	articles := digest.Select(res.Articles, digest.SelectOptions{From: o.From, To: o.To, Seen: o.Seen})
 	log.Info("collected", "articles", len(res.Articles), "selected", len(articles), "failed_sources", len(res.Errors))
 	Group(cfg, d, articles, o.To)
-	dropBodies(d.Top)
+	dropGroupingFields(d.Top)
 	for _, t := range d.Topics {
-		dropBodies(t.Articles)
+		dropGroupingFields(t.Articles)
 	}
 	return d
 }
@@ -95,6 +95,16 @@ func textBytes(st config.Stories) int {
 func dropBodies(articles []digest.Article) {
 	for i := range articles {
 		articles[i].Body = ""
+	}
+}
+
+// dropGroupingFields lets go, besides the text, what only selection and
+// grouping read (GUID, categories): the payload leaves them out,
+// so a digest read back from the store has none of them either.
+func dropGroupingFields(articles []digest.Article) {
+	for i := range articles {
+		a := &articles[i]
+		a.Body, a.GUID, a.Categories = "", "", nil
 	}
 }
 

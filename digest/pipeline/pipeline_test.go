@@ -21,7 +21,7 @@ func TestBuildExample(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/good.xml", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `<?xml version="1.0"?><rss version="2.0"><channel><title>Coast Wire</title><link>https://coast.example/</link>
-<item><title>Ferry timetable changes for winter</title><link>/ferry</link><guid>coast-1</guid><pubDate>Mon, 23 Nov 2026 08:00:00 GMT</pubDate><description>&lt;p&gt;The winter timetable starts in December.&lt;/p&gt;</description></item>
+<item><title>Ferry timetable changes for winter</title><link>/ferry</link><guid>coast-1</guid><category>Transport</category><pubDate>Mon, 23 Nov 2026 08:00:00 GMT</pubDate><description>&lt;p&gt;The winter timetable starts in December.&lt;/p&gt;</description></item>
 </channel></rss>`)
 	})
 	mux.HandleFunc("/broken.xml", func(w http.ResponseWriter, r *http.Request) {
@@ -101,11 +101,13 @@ keywords = ["inflation", "port"]
 	if len(d.Errors) != 1 || d.Errors[0].Source != "Broken feed" {
 		t.Fatalf("errors %+v: want the broken feed reported by name", d.Errors)
 	}
-	// Grouping is done: the digest keeps no article text for the send.
+	// Grouping is done: the digest keeps no article text for the send,
+	// nor what only selection and rules read (the ferry item has both a
+	// GUID and a category).
 	for _, tp := range append(d.Topics, digest.Topic{Articles: d.Top}) {
 		for _, a := range tp.Articles {
-			if a.Body != "" {
-				t.Errorf("%q still holds its text after grouping", a.Title)
+			if a.Body != "" || a.GUID != "" || a.Categories != nil {
+				t.Errorf("%q still holds its text, GUID or categories after grouping", a.Title)
 			}
 		}
 	}

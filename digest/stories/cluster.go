@@ -167,13 +167,14 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 	sv, full := renumber(sv)
 	dim := len(full)
 
-	bestOfK := candidates(sv, dim, minK, maxK, o, workers)
+	bestOfK, runs := candidates(sv, dim, minK, maxK, o, workers)
 	sil := newSilhouette(sv, min(len(sv), silhouetteSample), dim)
 	var best *kmResult
+	bestRun := 0
 	bestScore := math.Inf(-1)
-	for _, r := range bestOfK {
+	for b, r := range bestOfK {
 		if s := sil.score(r.assign, r.k); s > bestScore {
-			best, bestScore = r, s
+			best, bestRun, bestScore = r, runs[b], s
 		}
 	}
 	if len(sample) == n {
@@ -186,6 +187,7 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 	// Back to every term: the rows of terms the sample lacks stay zero,
 	// as they were.
 	k := best.k
+	best = sampleRun(sv, dim, k, bestRun, o)
 	cent := make([]float32, vocab*k)
 	for t, ft := range full {
 		copy(cent[int(ft)*k:int(ft)*k+k], best.cent[t*k:t*k+k])

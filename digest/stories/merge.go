@@ -261,14 +261,18 @@ func similarPairs(vecs []svec, vocab int, o Options, workers int) []edge {
 	for t := range vocab {
 		start[t+1] += start[t]
 	}
+	// start[t] serves as term t's fill cursor, then is shifted back: a
+	// cursor array of its own would cost as much as start (a slot per
+	// term of the bigram space).
 	flat := make([]int32, start[vocab])
-	fill := slices.Clone(start[:vocab])
 	for i, ts := range top {
 		for _, t := range ts {
-			flat[fill[t]] = int32(i)
-			fill[t]++
+			flat[start[t]] = int32(i)
+			start[t]++
 		}
 	}
+	copy(start[1:], start[:vocab])
+	start[0] = 0
 	thr := float32(o.MergeThreshold)
 	parts := make([][]edge, max(workers, 1))
 	parallelFor(n, workers, func(lo, hi, w int) {

@@ -11,8 +11,13 @@ import (
 // times each. Every (k, restart) run is seeded by its own numbers, so
 // running them side by side gives the same results as running them in
 // turn. Of the restarts of one k only the best is kept (the first on a
-// tie, as if they had run in turn).
-func candidates(sv []svec, dim, minK, maxK int, o Options, workers int) []*kmResult {
+// tie, as if they had run in turn), and run[b] says which restart it was.
+//
+// The results keep no centroids: the silhouette that picks a k reads the
+// assignments only, and the winner's centroids are computed again by
+// sampleRun (the same seeding and run, so the same numbers). Held for
+// every k at once, they were the largest part of a batch's clustering.
+func candidates(sv []svec, dim, minK, maxK int, o Options, workers int) (best []*kmResult, run []int) {
 	type job struct{ k, r int }
 	var jobs []job
 	for k := minK; k <= maxK; k++ {
@@ -20,8 +25,8 @@ func candidates(sv []svec, dim, minK, maxK int, o Options, workers int) []*kmRes
 			jobs = append(jobs, job{k, r})
 		}
 	}
-	best := make([]*kmResult, maxK-minK+1)
-	run := make([]int, maxK-minK+1)
+	best = make([]*kmResult, maxK-minK+1)
+	run = make([]int, maxK-minK+1)
 	var mu sync.Mutex
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -33,8 +38,8 @@ func candidates(sv []svec, dim, minK, maxK int, o Options, workers int) []*kmRes
 					return
 				}
 				j := jobs[x]
-				rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(j.k)<<16|uint64(j.r)))
-				r := kmeans(sv, dim, j.k, initPlusPlus(sv, dim, j.k, rng), o.Iterations, 1)
+				r := sampleRun(sv, dim, j.k, j.r, o)
+				r.cent = nil
 				mu.Lock()
 				b := j.k - minK
 				if best[b] == nil || r.objective > best[b].objective || r.objective == best[b].objective && j.r < run[b] {
@@ -45,7 +50,14 @@ func candidates(sv []svec, dim, minK, maxK int, o Options, workers int) []*kmRes
 		})
 	}
 	wg.Wait()
-	return best
+	return best, run
+}
+
+// sampleRun is restart r of k-means with k clusters on the sample, seeded
+// by its own numbers.
+func sampleRun(sv []svec, dim, k, r int, o Options) *kmResult {
+	rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(k)<<16|uint64(r)))
+	return kmeans(sv, dim, k, initPlusPlus(sv, dim, k, rng), o.Iterations, 1)
 }
 
 // renumber numbers the terms vecs use as 0..len(full)-1, in their order;

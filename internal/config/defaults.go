@@ -86,6 +86,12 @@ func (c *Config) applyDefaults() {
 	setStr(&th.AccentColor, DefaultAccentColor)
 	setInt(&th.MaxHTMLBytes, DefaultMaxHTMLBytes)
 
+	c.applySendDefaults()
+	c.applyServeDefaults()
+}
+
+// applySendDefaults fills in [smtp], [delivery] and [store].
+func (c *Config) applySendDefaults() {
 	s := &c.SMTP
 	setStr(&s.Host, "127.0.0.1")
 	setInt(&s.Port, 25)
@@ -108,7 +114,10 @@ func (c *Config) applyDefaults() {
 	setStr(&c.Store.Driver, DriverSQLite)
 	setStr(&c.Store.Path, "digest.db")
 	setStr(&c.Store.URLEnv, DefaultURLEnv)
+}
 
+// applyServeDefaults fills in [server], [daemon], [archive] and [inbound].
+func (c *Config) applyServeDefaults() {
 	sv := &c.Server
 	setStr(&sv.Listen, "127.0.0.1:8080")
 	setStr(&sv.SecretEnv, "DIGEST_SECRET")
