@@ -119,6 +119,15 @@ func (db *DB) ImportFrom(ctx context.Context, src *DB) (CopyReport, error) {
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("store: import: %w", err)
 	}
+	if db.d.name == DriverPostgres {
+		// Until autovacuum gets to the new rows, the planner has no
+		// statistics and pages through subscribers by sorting them all
+		// (every page of a send's walk); a minute of that on a big list
+		// is what the first send after an import would pay.
+		if _, err := db.w.ExecContext(ctx, "ANALYZE"); err != nil {
+			return rep, fmt.Errorf("store: import: analyze: %w", err)
+		}
+	}
 	return rep, nil
 }
 
