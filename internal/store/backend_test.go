@@ -49,3 +49,15 @@ func openTest(t testing.TB, be backend) (*DB, Options) {
 	})
 	return db, opts
 }
+
+// openAgain opens a second handle on the store opts names (another process,
+// in effect), closed when t ends.
+func openAgain(t testing.TB, opts Options) *DB {
+	t.Helper()
+	db, err := OpenWith(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Open again: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -222,11 +222,7 @@ func testCreateIssueRace(t *testing.T, be backend) {
 	// Two daemons race for the same slot: exactly one wins.
 	ctx := context.Background()
 	db, opts := openTest(t, be)
-	db2, err := OpenWith(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := openAgain(t, opts)
 	mustAdd(t, db, Subscriber{Email: "x@example.org", Status: StatusConfirmed, Created: t0})
 	slot := t0.Add(time.Hour)
 	var wg sync.WaitGroup

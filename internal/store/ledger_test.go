@@ -257,11 +257,7 @@ func TestClaimsTwoProcessesConcurrently(t *testing.T) {
 func testClaimsTwoProcessesConcurrently(t *testing.T, be backend) {
 	ctx := context.Background()
 	db, opts := openTest(t, be)
-	db2, err := OpenWith(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := openAgain(t, opts)
 	const n = 3000
 	is := newIssue(t, db, n)
 	var mu sync.Mutex
@@ -318,11 +314,7 @@ func testCreateIssueRaceWithoutSlot(t *testing.T, be backend) {
 	// which one to join.
 	ctx := context.Background()
 	db, opts := openTest(t, be)
-	db2, err := OpenWith(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := openAgain(t, opts)
 	mustAdd(t, db, Subscriber{Email: "x@example.org", Status: StatusConfirmed, Created: t0})
 	var wg sync.WaitGroup
 	results := make([]error, 6)

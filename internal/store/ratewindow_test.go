@@ -50,11 +50,7 @@ func TestRateWindowAcrossHandles(t *testing.T) { forEachBackend(t, testRateWindo
 func testRateWindowAcrossHandles(t *testing.T, be backend) {
 	ctx := context.Background()
 	db, opts := openTest(t, be)
-	db2, err := OpenWith(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := openAgain(t, opts)
 	const workers, each = 8, 10
 	var (
 		mu  sync.Mutex

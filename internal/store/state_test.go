@@ -127,11 +127,7 @@ func TestLeases(t *testing.T) { forEachBackend(t, testLeases) }
 func testLeases(t *testing.T, be backend) {
 	ctx := context.Background()
 	db, opts := openTest(t, be)
-	db2, err := OpenWith(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := openAgain(t, opts)
 	ttl := time.Minute
 	steps := []struct {
 		name   string

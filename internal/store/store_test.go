@@ -53,11 +53,7 @@ func testOpenMigratesAndReopenIsNoop(t *testing.T, be backend) {
 
 	// A second handle on the same file (another process, in effect) finds
 	// the schema current and the data intact.
-	db2, err := OpenWith(ctx, opts)
-	if err != nil {
-		t.Fatalf("re-Open: %v", err)
-	}
-	defer db2.Close()
+	db2 := openAgain(t, opts)
 	v2, err := db2.SchemaVersion(ctx)
 	if err != nil || v2 != v {
 		t.Fatalf("re-Open version %d, %v; want %d", v2, err, v)
@@ -546,11 +542,7 @@ func TestConcurrentWriters(t *testing.T) { forEachBackend(t, testConcurrentWrite
 func testConcurrentWriters(t *testing.T, be backend) {
 	ctx := context.Background()
 	db, opts := openTest(t, be)
-	db2, err := OpenWith(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := openAgain(t, opts)
 	is, err := db.CreateIssue(ctx, Issue{Edition: "weekly", Created: t0}, "weekly")
 	if err != nil {
 		t.Fatal(err)
