@@ -97,7 +97,7 @@ func (db *DB) ImportFrom(ctx context.Context, src *DB) (CopyReport, error) {
 			return fmt.Errorf("read source id marks: %w", err)
 		}
 		for _, t := range copyTables {
-			n, err := copyRows(ctx, rtx, tx, t, db.d.name == DriverPostgres)
+			n, err := copyRows(ctx, rtx, tx, t, db.d.overrideIdentity)
 			if err != nil {
 				return fmt.Errorf("table %s: %w", t.name, err)
 			}
@@ -111,7 +111,7 @@ func (db *DB) ImportFrom(ctx context.Context, src *DB) (CopyReport, error) {
 			}
 			marks[t.name] = max(marks[t.name], top)
 		}
-		return db.afterImport(ctx, tx, marks)
+		return db.d.afterImport(ctx, tx, marks)
 	})
 	if errors.Is(err, ErrTargetNotEmpty) {
 		return CopyReport{}, err // says "store:" already
@@ -119,12 +119,8 @@ func (db *DB) ImportFrom(ctx context.Context, src *DB) (CopyReport, error) {
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("store: import: %w", err)
 	}
-	if db.d.name == DriverPostgres {
-		// Until autovacuum gets to the new rows, the planner has no
-		// statistics and pages through subscribers by sorting them all
-		// (every page of a send's walk); a minute of that on a big list
-		// is what the first send after an import would pay.
-		if _, err := db.w.ExecContext(ctx, "ANALYZE"); err != nil {
+	if db.d.afterBulkLoad != "" {
+		if _, err := db.w.ExecContext(ctx, db.d.afterBulkLoad); err != nil {
 			return rep, fmt.Errorf("store: import: analyze: %w", err)
 		}
 	}
@@ -182,7 +178,7 @@ func sourceMarks(ctx context.Context, rtx *sql.Tx) (map[string]int64, error) {
 
 // copyRows copies table t from rtx to tx in batched INSERTs and returns
 // the number of rows.
-func copyRows(ctx context.Context, rtx, tx *sql.Tx, t copyTable, pg bool) (int64, error) {
+func copyRows(ctx context.Context, rtx, tx *sql.Tx, t copyTable, override string) (int64, error) {
 	cols, err := columnsOf(ctx, rtx, t.name)
 	if err != nil {
 		return 0, fmt.Errorf("source: %w", err)
@@ -203,9 +199,8 @@ func copyRows(ctx context.Context, rtx, tx *sql.Tx, t copyTable, pg bool) (int64
 	}
 	defer rows.Close()
 	head := "INSERT INTO " + t.name + " (" + list + ") "
-	if t.id && pg {
-		// subscribers.id is GENERATED ALWAYS: nobody else gives an id.
-		head += "OVERRIDING SYSTEM VALUE "
+	if t.id {
+		head += override
 	}
 	ins := &batchInsert{tx: tx, head: head + "VALUES ", cols: len(cols), per: max(1, copyParams/len(cols))}
 	defer ins.close()
@@ -296,15 +291,10 @@ func columnsOf(ctx context.Context, q *sql.Tx, table string) ([]string, error) {
 	return names, rows.Err()
 }
 
-// afterImport moves the target's id generators past the highest id the
-// source ever handed out per table (marks), so that a new row never gets
-// the id of a copied or once-deleted one (links in sent mail name ids).
-func (db *DB) afterImport(ctx context.Context, tx *sql.Tx, marks map[string]int64) error {
-	if db.d.name == DriverPostgres {
-		return postgresAfterImport(ctx, tx, marks)
-	}
-	return sqliteAfterImport(ctx, tx, marks)
-}
+// The dialects' afterImport moves the target's id generators past the
+// highest id the source ever handed out per table (marks), so that a new
+// row never gets the id of a copied or once-deleted one (links in sent mail
+// name ids).
 
 // sqliteAfterImport: subscriber ids come from id_high_water and the outbox
 // is AUTOINCREMENT (sqlite_sequence); inserting explicit ids already raised

@@ -31,6 +31,15 @@ type dialect struct {
 	// attempts, at] marks (see MarkDeliveries) in one statement.
 	markDeliveries string
 
+	// overrideIdentity goes between the column list and VALUES of an
+	// INSERT that gives ids itself (ImportFrom).
+	overrideIdentity string
+	// afterImport moves the id generators past the highest id the source
+	// of ImportFrom ever handed out per table (marks), inside its
+	// transaction; afterBulkLoad runs once it has committed.
+	afterImport   func(ctx context.Context, tx *sql.Tx, marks map[string]int64) error
+	afterBulkLoad string
+
 	version    func(ctx context.Context, tx *sql.Tx) (int, error)
 	setVersion func(ctx context.Context, tx *sql.Tx, v int) error
 }

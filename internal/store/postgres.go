@@ -28,7 +28,15 @@ var postgresDialect = &dialect{
 	// waiting on each other; the partial index deliveries_open serves the
 	// id order.
 	claimOpen: "ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
-	serialize: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(writeLock) + ")",
+	// subscribers.id is GENERATED ALWAYS: nobody else gives an id.
+	overrideIdentity: "OVERRIDING SYSTEM VALUE ",
+	afterImport:      postgresAfterImport,
+	// Until autovacuum gets to the new rows, the planner has no
+	// statistics and pages through subscribers by sorting them all (every
+	// page of a send's walk); a minute of that on a big list is what the
+	// first send after an import would pay.
+	afterBulkLoad: "ANALYZE",
+	serialize:     "SELECT pg_advisory_xact_lock(" + strconv.Itoa(writeLock) + ")",
 	markDeliveries: markSet + `(SELECT (v->>0)::bigint AS id, v->>1 AS status, v->>2 AS error,
 			(v->>3)::integer AS attempts, (v->>4)::bigint AS at
 		FROM json_array_elements(CAST(? AS json)) AS v) AS m

@@ -27,6 +27,7 @@ var sqliteDialect = &dialect{
 	// The trigger of migration 0002 refuses anything else.
 	nextSubscriberID: "(SELECT last + 1 FROM id_high_water WHERE name = 'subscribers')",
 	claimOpen:        "LIMIT ?",
+	afterImport:      sqliteAfterImport,
 	markDeliveries: markSet + `(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS status,
 			json_extract(value, '$[2]') AS error, json_extract(value, '$[3]') AS attempts,
 			json_extract(value, '$[4]') AS at
