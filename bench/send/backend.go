@@ -254,28 +254,11 @@ func copyFirstSubscriber(ctx context.Context, conn *pgx.Conn, n int) error {
 	return tx.Commit(ctx)
 }
 
-// bumpIDs moves whatever hands out subscriber ids past the copies: the
-// column's sequence and the store's high-water mark, when it has them.
+// bumpIDs moves the subscribers' identity sequence past the copies (the
+// PostgreSQL schema has no high-water table; SQLite is seeded otherwise).
 func bumpIDs(ctx context.Context, tx pgx.Tx, last int64) error {
-	var seq *string
-	if err := tx.QueryRow(ctx, "SELECT pg_get_serial_sequence('subscribers', 'id')").Scan(&seq); err != nil {
-		return err
-	}
-	if seq != nil {
-		if _, err := tx.Exec(ctx, "SELECT setval($1, $2)", *seq, last); err != nil {
-			return err
-		}
-	}
-	var hw *string
-	if err := tx.QueryRow(ctx, "SELECT to_regclass('id_high_water')::text").Scan(&hw); err != nil {
-		return err
-	}
-	if hw != nil {
-		if _, err := tx.Exec(ctx, "UPDATE id_high_water SET last = $1 WHERE name = 'subscribers'", last); err != nil {
-			return fmt.Errorf("id_high_water: %w", err)
-		}
-	}
-	return nil
+	_, err := tx.Exec(ctx, "SELECT setval(pg_get_serial_sequence('subscribers', 'id'), $1)", last)
+	return err
 }
 
 func columns(ctx context.Context, tx pgx.Tx, table string) ([]string, error) {
