@@ -39,8 +39,9 @@ type Article struct {
 	Summary string `json:"summary,omitempty"`
 	// Body is the plain text of the article as far as the source gives it,
 	// up to the collector's cap, used for grouping and story merging and
-	// dropped once they are done; never shown.
-	Body string `json:"-"`
+	// dropped once they are done; never shown. A build keeps it in its
+	// spill file (see Text).
+	Body Text `json:"-"`
 	// Categories are the source's own tags, for topic rules.
 	Categories []string `json:"-"`
 	// ImageURL is an optional absolute http(s) image for the article.

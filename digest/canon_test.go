@@ -66,7 +66,7 @@ func TestArticleID(t *testing.T) {
 // TestArticleJSON: what is frozen with an issue is what rendering and the
 // archive use; selection-only fields stay out.
 func TestArticleJSON(t *testing.T) {
-	b, err := json.Marshal(Article{ID: "x", GUID: "g", Title: "T", Body: "long text", Categories: []string{"c"}})
+	b, err := json.Marshal(Article{ID: "x", GUID: "g", Title: "T", Body: NewText("long text"), Categories: []string{"c"}})
 	if err != nil {
 		t.Fatal(err)
 	}

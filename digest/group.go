@@ -54,8 +54,9 @@ func (g *Grouper) Group(articles []Article) (topics []Topic, unclaimed []Article
 	buckets := make([][]Article, len(g.rules))
 	for _, a := range articles {
 		best, bestScore := -1, 0
+		w := g.words(a)
 		for i := range g.rules {
-			if s := g.Score(i, a); s > bestScore {
+			if s := g.score(i, a, w); s > bestScore {
 				best, bestScore = i, s
 			}
 		}
@@ -73,8 +74,23 @@ func (g *Grouper) Group(articles []Article) (topics []Topic, unclaimed []Article
 	return topics, unclaimed
 }
 
-// Score is how strongly rule i claims a; 0 means not at all.
-func (g *Grouper) Score(i int, a Article) int {
+// articleWords are an article's words where keywords are looked for.
+type articleWords struct{ title, summary, body []string }
+
+// words reads a's words once for all the rules, and not at all when no
+// rule has keywords: its body is read from the build's spill file.
+func (g *Grouper) words(a Article) *articleWords {
+	for _, k := range g.keywords {
+		if len(k) > 0 {
+			return &articleWords{Words(a.Title), Words(a.Summary), Words(a.Body.String())}
+		}
+	}
+	return nil
+}
+
+// score is how strongly rule i claims a, whose words are w; 0 means not
+// at all.
+func (g *Grouper) score(i int, a Article, w *articleWords) int {
 	r := g.rules[i]
 	score := 0
 	for _, s := range r.Sources {
@@ -92,9 +108,8 @@ func (g *Grouper) Score(i int, a Article) int {
 	if len(g.keywords[i]) == 0 {
 		return score
 	}
-	title, summary, body := Words(a.Title), Words(a.Summary), Words(a.Body)
 	for _, kw := range g.keywords[i] {
-		score += titleWeight*countPhrase(title, kw) + summaryWeight*min(countPhrase(summary, kw), 3) + bodyWeight*min(countPhrase(body, kw), 3)
+		score += titleWeight*countPhrase(w.title, kw) + summaryWeight*min(countPhrase(w.summary, kw), 3) + bodyWeight*min(countPhrase(w.body, kw), 3)
 	}
 	return score
 }

@@ -99,7 +99,7 @@ func seen(a Article, isSeen func(string) bool) bool {
 }
 
 func completeness(a Article) int {
-	n := len(a.Body) + len(a.Summary)
+	n := a.Body.Len() + len(a.Summary)
 	if a.Author != "" {
 		n += 50
 	}

@@ -35,7 +35,7 @@ func TestSelect(t *testing.T) {
 	in := []Article{
 		{ID: "g1", Title: "old", URL: "https://a.org/old", Published: at(-48)},
 		{ID: "g2", Title: "kept", URL: "https://a.org/kept?utm_source=x", Published: at(1)},
-		{ID: "g3", Title: "same url, more text", URL: "http://A.org/kept/#top", Published: at(2), Body: "a longer body"},
+		{ID: "g3", Title: "same url, more text", URL: "http://A.org/kept/#top", Published: at(2), Body: NewText("a longer body")},
 		{ID: "g2", Title: "same guid", URL: "https://other.org/y", Published: at(3)},
 		{ID: "g4", Title: "seen before", URL: "https://a.org/seen", Published: at(4)},
 		{ID: "g5", Title: "future", URL: "https://a.org/future", Published: at(100)},

@@ -30,7 +30,7 @@ func toArticle(it item, source string, i int) digest.Article {
 		SourceName: source,
 		Published:  time.Date(2005, 2, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute),
 		Summary:    summary,
-		Body:       it.text,
+		Body:       digest.NewText(it.text),
 	}
 }
 

@@ -152,7 +152,7 @@ func synthetic(items []item, pairs [][2]string, opts stories.Options, seed uint6
 		b := toArticle(v, "Outlet B", i)
 		if summaries {
 			// A feed that gives only a summary: the first 280 characters.
-			b.Summary, b.Body = cutChars(b.Body, 280), ""
+			b.Summary, b.Body = cutChars(b.Body.String(), 280), digest.Text{}
 		}
 		arts = append(arts, a, b)
 		byURL[a.URL], byURL[b.URL] = a.ID, b.ID

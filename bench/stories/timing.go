@@ -80,7 +80,7 @@ func naiveMerge(arts []digest.Article, opts stories.Options) int {
 		for _, w := range stories.Tokenize(a.Title) {
 			m[w] += 3
 		}
-		body := strings.Fields(a.Body)
+		body := strings.Fields(a.Body.String())
 		if len(body) > 120 {
 			body = body[:120]
 		}

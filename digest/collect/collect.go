@@ -43,6 +43,7 @@ import (
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/digest/collect/feedparse"
 	"github.com/digest-newsletter/digest/digest/collect/fetcher"
+	"github.com/digest-newsletter/digest/digest/spill"
 	"github.com/digest-newsletter/digest/internal/config"
 )
 
@@ -71,9 +72,12 @@ type Options struct {
 	// HTTPClient sends the requests; nil: fetcher.NewClient, which keeps
 	// public feeds away from private addresses.
 	HTTPClient *http.Client
-	State      FeedState        // nil: no conditional GET
-	Logger     *slog.Logger     // nil: discard
-	Now        func() time.Time // dates items that have none; nil: time.Now
+	// Spill takes the articles' texts (Body) as each source is done, so
+	// the run's memory does not grow with them; nil: they stay in memory.
+	Spill  *spill.File
+	State  FeedState        // nil: no conditional GET
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // dates items that have none; nil: time.Now
 }
 
 // Defaults of Options' zero fields. The run's bound limits sockets and
@@ -229,5 +233,9 @@ func (r *run) collectSource(ctx context.Context, k kind, src config.Source) (art
 		ctx, cancel = context.WithTimeout(ctx, src.Timeout)
 		defer cancel()
 	}
-	return k.collect(ctx, r, src)
+	arts, errs = k.collect(ctx, r, src)
+	for i := range arts {
+		arts[i].Body = arts[i].Body.Spill(r.o.Spill)
+	}
+	return arts, errs
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/digest-newsletter/digest/digest"
 	"github.com/digest-newsletter/digest/digest/collect"
 	"github.com/digest-newsletter/digest/digest/collect/feedparse"
+	"github.com/digest-newsletter/digest/digest/spill"
 	"github.com/digest-newsletter/digest/digest/stories"
 	"github.com/digest-newsletter/digest/internal/config"
 )
@@ -44,6 +45,18 @@ func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
 	if o.From.IsZero() {
 		o.From = o.To.Add(-cfg.Newsletter.Window)
 	}
+	// The articles' texts wait in a spill file until grouping is done
+	// with them; without one (no temporary directory) they wait in memory.
+	texts, err := spill.Create("")
+	if err != nil {
+		log.Warn("article texts kept in memory", "error", err)
+	}
+	defer func() {
+		if err := texts.Err(); err != nil {
+			log.Warn("article texts: some kept in memory or unread", "error", err)
+		}
+		texts.Close()
+	}()
 	sources := make([]config.Source, len(cfg.Sources))
 	for i, s := range cfg.Sources {
 		s.Path = cfg.Resolve(s.Path)
@@ -57,6 +70,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) *digest.Digest {
 		SummaryChars: cfg.Newsletter.SummaryChars,
 		TextBytes:    textBytes(cfg.Stories),
 		HTTPClient:   o.HTTPClient,
+		Spill:        texts,
 		State:        o.State,
 		Logger:       log,
 		Now:          func() time.Time { return o.To },
@@ -94,7 +108,7 @@ func textBytes(st config.Stories) int {
 // send holds the digest for as long as it runs.
 func dropBodies(articles []digest.Article) {
 	for i := range articles {
-		articles[i].Body = ""
+		articles[i].Body = digest.Text{}
 	}
 }
 
@@ -104,7 +118,7 @@ func dropBodies(articles []digest.Article) {
 func dropGroupingFields(articles []digest.Article) {
 	for i := range articles {
 		a := &articles[i]
-		a.Body, a.GUID, a.Categories = "", "", nil
+		a.Body, a.GUID, a.Categories = digest.Text{}, "", nil
 	}
 }
 

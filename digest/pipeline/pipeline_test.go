@@ -106,7 +106,7 @@ keywords = ["inflation", "port"]
 	// GUID and a category).
 	for _, tp := range append(d.Topics, digest.Topic{Articles: d.Top}) {
 		for _, a := range tp.Articles {
-			if a.Body != "" || a.GUID != "" || a.Categories != nil {
+			if a.Body.Len() != 0 || a.GUID != "" || a.Categories != nil {
 				t.Errorf("%q still holds its text, GUID or categories after grouping", a.Title)
 			}
 		}
@@ -185,8 +185,8 @@ keywords = ["ferry"]
 	}
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	articles := []digest.Article{
-		{ID: "1", Title: "Ferry timetable changes", URL: "https://wire.example/1", Source: "Wire", SourceName: "Wire", Published: now, Body: "The winter ferry timetable starts in December."},
-		{ID: "2", Title: "Library opens late", URL: "https://wire.example/2", Source: "Wire", SourceName: "Wire", Published: now, Body: "The library opens until ten on Thursdays."},
+		{ID: "1", Title: "Ferry timetable changes", URL: "https://wire.example/1", Source: "Wire", SourceName: "Wire", Published: now, Body: digest.NewText("The winter ferry timetable starts in December.")},
+		{ID: "2", Title: "Library opens late", URL: "https://wire.example/2", Source: "Wire", SourceName: "Wire", Published: now, Body: digest.NewText("The library opens until ten on Thursdays.")},
 	}
 	d := &digest.Digest{}
 	Group(cfg, d, articles, now)
@@ -194,9 +194,9 @@ keywords = ["ferry"]
 	for _, tp := range d.Topics {
 		for _, a := range tp.Articles {
 			switch {
-			case tp.Name == "Ferries" && a.Body == "":
+			case tp.Name == "Ferries" && a.Body.Len() == 0:
 				ruled++
-			case tp.Name != "Ferries" && a.Body != "":
+			case tp.Name != "Ferries" && a.Body.Len() != 0:
 				other++
 			}
 		}

@@ -39,11 +39,11 @@ func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 	an := newAnalyzer(tab.named(o.Language), o.StopWords)
 	langs := tab.detectAll(n, func(i int) (string, string, string) {
 		a := &articles[order[i]]
-		return a.SourceName, a.Title, lead(a)
+		return a.SourceName, a.Title, lead(a, voteSampleBytes)
 	}, an.lang, workers)
 	c := buildCorpus(n, func(i int) (string, string) {
 		a := &articles[order[i]]
-		return a.Title, lead(a)
+		return a.Title, lead(a, o.ClusterBodyWords*leadBytesPerWord)
 	}, readOpts{
 		bodyMax:     o.ClusterBodyWords,
 		source:      func(i int) string { return articles[order[i]].SourceName },

@@ -51,7 +51,7 @@ func TestAutoTopicsFindsTopics(t *testing.T) {
 		}
 		// The label's words come from the topic's own vocabulary.
 		for _, w := range strings.Split(tp.Name, " · ") {
-			if !strings.Contains(tp.Articles[0].Title+" "+tp.Articles[0].Body+" "+tp.Articles[1].Body, w) &&
+			if !strings.Contains(tp.Articles[0].Title+" "+tp.Articles[0].Body.String()+" "+tp.Articles[1].Body.String(), w) &&
 				!anyContains(tp.Articles, w) {
 				t.Errorf("label word %q of %q is not in its articles", w, tp.Name)
 			}
@@ -64,7 +64,7 @@ func TestAutoTopicsFindsTopics(t *testing.T) {
 
 func anyContains(as []digest.Article, w string) bool {
 	for _, a := range as {
-		if strings.Contains(a.Title+" "+a.Body, w) {
+		if strings.Contains(a.Title+" "+a.Body.String(), w) {
 			return true
 		}
 	}

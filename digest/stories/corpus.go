@@ -4,7 +4,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
 )
 
@@ -112,13 +111,6 @@ type readOpts struct {
 	lang func(i int) *language
 }
 
-// wordKey is a word as read in one language: stop words and stems
-// depend on both.
-type wordKey struct {
-	lang *language
-	word string
-}
-
 // buildCorpus reads n documents; text(i) gives the title and the body of
 // document i.
 func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *analyzer, workers int) *corpus {
@@ -126,68 +118,32 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 	if workers > n {
 		workers = max(n, 1)
 	}
-	// Each worker reads with one analyzer per language it meets; reader[i]
-	// says which of its worker's analyzers read document i.
-	locals := make([][]*analyzer, workers)
-	reader := make([]uint8, n)
-	parallelFor(n, workers, func(lo, hi, w int) {
-		mine := []*analyzer{an.clone()}
+	ans, docLang := readers(n, ro.lang, an)
+	tab := newWordTable()
+	parallelFor(n, workers, func(lo, hi, _ int) {
+		r := &wordReader{tab: tab}
 		// Term lists are read into one buffer and kept at their exact
 		// length: grown by append they would hold a third more.
 		var buf []int32
 		for i := lo; i < hi; i++ {
-			a, k := mine[0], 0
-			if ro.lang != nil {
-				if l := ro.lang(i); l != nil && l != an.lang {
-					k = slices.IndexFunc(mine, func(x *analyzer) bool { return x.lang == l })
-					if k < 0 && len(mine) < 256 {
-						k = len(mine)
-						mine = append(mine, an.with(l))
-					}
-					a = mine[max(k, 0)]
-				}
-			}
-			reader[i] = uint8(max(k, 0))
+			k := docLang[i]
 			title, body := text(i)
-			buf = a.terms(buf[:0], title, 0)
+			buf = r.terms(buf[:0], k, ans[k], title, 0)
 			c.title[i] = slices.Clone(buf)
-			buf = a.terms(buf[:0], body, ro.bodyMax)
+			buf = r.terms(buf[:0], k, ans[k], body, ro.bodyMax)
 			c.body[i] = slices.Clone(buf)
 		}
-		locals[w] = mine
 	})
-
-	remap, stems := unionWords(locals, workers)
-	seen := map[string]bool{}
-	for _, t := range stems {
-		if t != "" && !seen[t] {
-			seen[t] = true
-			c.vocab = append(c.vocab, t)
-		}
-	}
-	sort.Strings(c.vocab)
-	global := make(map[string]int32, len(c.vocab))
-	for i, t := range c.vocab {
-		global[t] = int32(i)
-	}
-	for _, m := range remap {
-		for _, r := range m {
-			for k, x := range r {
-				r[k] = -1
-				if t := stems[x]; t != "" {
-					r[k] = global[t]
-				}
-			}
-		}
-	}
-	parallelFor(n, workers, func(lo, hi, w int) {
+	var termOf []int32
+	c.vocab, termOf = tab.number(ans, workers)
+	tab = nil
+	parallelFor(n, workers, func(lo, hi, _ int) {
 		for i := lo; i < hi; i++ {
-			m := remap[w][reader[i]]
 			for _, field := range []*[]int32{&c.title[i], &c.body[i]} {
 				f := *field
 				dropped := false
 				for k, v := range f {
-					f[k] = m[v]
+					f[k] = termOf[v]
 					dropped = dropped || f[k] < 0
 				}
 				if dropped {
@@ -196,9 +152,47 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 			}
 		}
 	})
+	termOf = nil
 	if ro.source != nil {
 		c.dropBoilerplate(ro.source, ro.boilerShare, ro.boilerMinDocs)
 	}
+	c.countDF(workers, ro.bigrams)
+	c.computeIDF()
+	return c
+}
+
+// readers gives the analyzer of every language the documents are read
+// in (an first) and each document's, as an index into them; lang nil
+// reads every document as an does.
+func readers(n int, lang func(i int) *language, an *analyzer) ([]*analyzer, []uint8) {
+	ans := []*analyzer{an}
+	docLang := make([]uint8, n)
+	if lang == nil {
+		return ans, docLang
+	}
+	index := map[*language]uint8{an.lang: 0}
+	for i := range n {
+		l := lang(i)
+		if l == nil {
+			continue
+		}
+		k, ok := index[l]
+		// A byte numbers a batch's languages: past 256 (there are not
+		// that many lists) the rest are read as an's.
+		if !ok && len(ans) < 256 {
+			k = uint8(len(ans))
+			index[l] = k
+			ans = append(ans, an.with(l))
+		}
+		docLang[i] = k
+	}
+	return ans, docLang
+}
+
+// countDF counts the documents holding each term, title or body, and
+// with bigrams adds the pair features first (see addBigrams).
+func (c *corpus) countDF(workers int, bigrams bool) {
+	n := len(c.title)
 	dfs := make([][]int32, workers)
 	parallelFor(n, workers, func(lo, hi, w int) {
 		df := make([]int32, len(c.vocab))
@@ -216,14 +210,11 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 		dfs[w] = df
 	})
 	c.nterms = len(c.vocab)
-	if ro.bigrams {
+	if bigrams {
 		c.addBigrams(workers)
 	}
 	c.df = make([]int32, c.nterms)
 	for _, df := range dfs {
-		if df == nil {
-			continue
-		}
 		for t, v := range df {
 			c.df[t] += v
 		}
@@ -239,86 +230,6 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 			}
 		}
 	}
-	c.computeIDF()
-	return c
-}
-
-// unionWords numbers every distinct word of the batch, per language, and
-// stems each once. remap[w][x][k] is the number of word k of worker w's
-// analyzer x in stems (-1 for none). The first analyzer of each language
-// met keeps the union of its language's words; the others' tables are let
-// go as soon as they are folded in, so the batch's vocabulary is held
-// about once, not once per worker plus once more for the union.
-func unionWords(locals [][]*analyzer, workers int) (remap [][][]int32, stems []string) {
-	owner := map[*language]*analyzer{}
-	var owners []*analyzer
-	for _, mine := range locals {
-		for _, l := range mine {
-			if owner[l.lang] == nil {
-				owner[l.lang] = l
-				owners = append(owners, l)
-			}
-		}
-	}
-	// Fold the others' words into their owner's table: numbers are
-	// owner-local until every fold is done.
-	remap = make([][][]int32, len(locals))
-	for w, mine := range locals {
-		remap[w] = make([][]int32, len(mine))
-		for x, l := range mine {
-			o := owner[l.lang]
-			m := make([]int32, l.nwords)
-			if o == l {
-				for k := range m {
-					m[k] = int32(k)
-				}
-				remap[w][x] = m
-				continue
-			}
-			// Map order does not matter: the numbers given here only
-			// lead to the stems, and terms are numbered by sorted stem.
-			for word, k := range l.cache {
-				if k < 0 {
-					continue
-				}
-				v, ok := o.cache[word]
-				if !ok || v < 0 {
-					v = o.nwords
-					o.nwords++
-					o.cache[word] = v
-				}
-				m[k] = v
-			}
-			l.cache = nil
-			remap[w][x] = m
-		}
-	}
-	base := make(map[*language]int32, len(owners))
-	total := 0
-	for _, o := range owners {
-		base[o.lang] = int32(total)
-		total += int(o.nwords)
-	}
-	stems = make([]string, total)
-	for _, o := range owners {
-		b := int(base[o.lang])
-		words := o.wordList()
-		o.cache = nil
-		parallelFor(len(words), workers, func(lo, hi, _ int) {
-			for k := lo; k < hi; k++ {
-				stems[b+k] = o.stem(words[k])
-			}
-		})
-	}
-	for w, mine := range remap {
-		for x, m := range mine {
-			b := base[locals[w][x].lang]
-			for k := range m {
-				m[k] += b
-			}
-		}
-	}
-	return remap, stems
 }
 
 // dropBoilerplate removes each source's boilerplate from the bodies of

@@ -13,7 +13,7 @@ var t0 = time.Date(2026, 3, 11, 12, 0, 0, 0, time.UTC)
 
 func art(source, url, title, body string, age time.Duration) digest.Article {
 	return digest.Article{
-		ID: url, URL: url, Title: title, Body: body,
+		ID: url, URL: url, Title: title, Body: digest.NewText(body),
 		Source: source, SourceName: source, Published: t0.Add(-age),
 	}
 }

@@ -155,9 +155,7 @@ func (l *labeler) surfaceForms(cands []candidate, members []int) (map[int32]*for
 	for _, pos := range order {
 		a := &l.articles[l.order[pos]]
 		r := l.readers[l.langs[pos]]
-		// Cleaning a whole long body for its first leadWords would cost
-		// more than reading them.
-		for k, text := range []string{a.Title, cutBytes(lead(a), leadWords*24)} {
+		for k, text := range []string{a.Title, lead(a, leadWords*leadBytesPerWord)} {
 			tc := k == 0 && titleCase(text)
 			seen := 0
 			prevStem, prevWord := "", ""

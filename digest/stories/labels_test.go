@@ -73,7 +73,7 @@ func TestLabelsRealFeeds(t *testing.T) {
 		var text strings.Builder
 		de := 0
 		for _, a := range tp.Articles {
-			text.WriteString(a.Title + "\n" + lead(&a) + "\n")
+			text.WriteString(a.Title + "\n" + lead(&a, a.Body.Len()+len(a.Summary)) + "\n")
 			if perArticle[a.ID] == "de" {
 				de++
 			}

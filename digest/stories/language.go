@@ -367,7 +367,7 @@ func Languages(articles []digest.Article, opts Options) []string {
 	tab := languages()
 	ls := tab.detectAll(len(articles), func(i int) (string, string, string) {
 		a := &articles[i]
-		return a.SourceName, a.Title, lead(a)
+		return a.SourceName, a.Title, lead(a, voteSampleBytes)
 	}, tab.named(o.Language), workerCount(o, len(articles)))
 	out := make([]string, len(ls))
 	for i, l := range ls {

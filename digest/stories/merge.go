@@ -41,18 +41,23 @@ func canonicalOrder(articles []digest.Article) []int {
 		if c := strings.Compare(x.Summary, y.Summary); c != 0 {
 			return c
 		}
-		return strings.Compare(x.Body, y.Body)
+		// Reading bodies is the last resort: they may be in the spill
+		// file.
+		if c := cmp.Compare(x.Body.Len(), y.Body.Len()); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Body.String(), y.Body.String())
 	})
 	return order
 }
 
 // lead is the text merged on besides the title: the body when the source
 // gives one, else the summary.
-func lead(a *digest.Article) string {
-	if strings.TrimSpace(a.Body) != "" {
-		return a.Body
+func lead(a *digest.Article, maxBytes int) string {
+	if !a.Body.Blank() {
+		return a.Body.Lead(maxBytes)
 	}
-	return a.Summary
+	return cutBytes(a.Summary, maxBytes)
 }
 
 // edge is a pair of documents (by canonical position, i < j) that are the
@@ -85,7 +90,7 @@ func Merge(articles []digest.Article, opts Options) []digest.Article {
 	an := newAnalyzer(languages().named(o.Language), o.StopWords)
 	c := buildCorpus(n, func(i int) (string, string) {
 		a := &articles[order[i]]
-		return a.Title, lead(a)
+		return a.Title, lead(a, o.LeadWords*leadBytesPerWord)
 	}, readOpts{
 		bodyMax: o.LeadWords, bigrams: true,
 		source:      func(i int) string { return articles[order[i]].SourceName },
@@ -202,14 +207,14 @@ func Merge(articles []digest.Article, opts Options) []digest.Article {
 // files may only have a file:// URL), then one with a body, then one with a
 // summary, then the longer text.
 func completeness(a *digest.Article) int {
-	score := len(a.Title) + min(len(a.Summary), 2000) + min(len(a.Body), 20000)
+	score := len(a.Title) + min(len(a.Summary), 2000) + min(a.Body.Len(), 20000)
 	if strings.HasPrefix(a.URL, "https://") || strings.HasPrefix(a.URL, "http://") {
 		score += 1 << 22
 	}
 	if strings.TrimSpace(a.Summary) != "" {
 		score += 1 << 20
 	}
-	if strings.TrimSpace(a.Body) != "" {
+	if !a.Body.Blank() {
 		score += 1 << 21
 	}
 	return score

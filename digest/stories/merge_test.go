@@ -141,7 +141,7 @@ func TestMergeDeterministic(t *testing.T) {
 		d.URL += "?copy"
 		d.ID = d.URL
 		d.Source, d.SourceName = "Copycat", "Copycat"
-		d.Body = cutTo(d.Body, 0.8)
+		d.Body = digest.NewText(cutTo(d.Body.String(), 0.8))
 		in = append(in, d)
 	}
 	want := storySets(Merge(in, Options{}))
@@ -285,7 +285,7 @@ func TestBoilerplateIgnored(t *testing.T) {
 func TestRepresentativePrefersWebLink(t *testing.T) {
 	body := "Police and army units began joint patrols on the roads around the city on Friday after militants attacked a border checkpoint east of the city and wounded two guards."
 	arts := []digest.Article{
-		{ID: "file", Title: "Joint patrols stepped up after militants attack checkpoint", URL: "file:///articles/patrols.txt", Source: "Courier", SourceName: "notes", Body: body + " The attackers fled towards the hills, where security forces say a small cell hides."},
+		{ID: "file", Title: "Joint patrols stepped up after militants attack checkpoint", URL: "file:///articles/patrols.txt", Source: "Courier", SourceName: "notes", Body: digest.NewText(body + " The attackers fled towards the hills, where security forces say a small cell hides.")},
 		{ID: "web", Title: "Army and police patrol roads after checkpoint attack", URL: "https://daily.example/patrols", Source: "Daily", SourceName: "notes", Summary: body},
 	}
 	got := Merge(arts, Options{})

@@ -219,24 +219,18 @@ via per can cannot will shall whether though although use used using thing
 things lot good just really every within without end ll ve re don didn
 doesn isn wasn now later earlier`
 
-// analyzer reads words of one language for one goroutine. Reading
-// (terms) numbers each distinct lower-case content word in the order met,
-// without stemming: buildCorpus stems each distinct word of a batch once,
-// shared by all workers, since stemming rare words otherwise dominates.
-// term stems on the spot, for the few words labels need.
+// analyzer reads words of one language: it tells stop words and stems.
+// Its tables are read-only, so the workers reading a batch share it;
+// numbering the batch's words is wordTable's job, which stems each
+// distinct word once, since stemming rare words otherwise dominates. term
+// stems on the spot, for the few words labels need, and is for one
+// goroutine.
 type analyzer struct {
 	lang *language
 	// user holds the configured extra stop words; extra adds to them the
 	// news words of the language (for English).
 	user, extra map[string]bool
-	// cache maps a lower-case word to its number, -1 for a stop word;
-	// nwords words are numbered. The map alone holds the words: a list
-	// besides it would cost as much again for a batch's vocabulary
-	// (wordList makes one when it is needed).
-	cache   map[string]int32
-	nwords  int32
-	scratch []byte
-	stems   map[string]string
+	stems       map[string]string
 }
 
 func newAnalyzer(lang *language, stopWords []string) *analyzer {
@@ -261,17 +255,8 @@ func (a *analyzer) with(l *language) *analyzer {
 			b.extra[w] = true
 		}
 	}
-	return b.clone()
-}
-
-// clone shares the read-only tables and starts its own numbering.
-func (a *analyzer) clone() *analyzer {
-	c := *a
-	c.cache = map[string]int32{}
-	c.nwords = 0
-	c.scratch = nil
-	c.stems = map[string]string{}
-	return &c
+	b.stems = map[string]string{}
+	return b
 }
 
 // stopWord reports a lower-case word that is ignored: a stop word or a
@@ -291,33 +276,6 @@ func (a *analyzer) stem(lower string) string {
 		return ""
 	}
 	return t
-}
-
-// id numbers a lower-case word, -1 for a stop word.
-func (a *analyzer) id(lower string) int32 {
-	if v, ok := a.cache[lower]; ok {
-		return v
-	}
-	v := int32(-1)
-	// One copy serves as the key and as the word.
-	lower = strings.Clone(lower)
-	if !a.stopWord(lower) {
-		v = a.nwords
-		a.nwords++
-	}
-	a.cache[lower] = v
-	return v
-}
-
-// wordList is the numbered words in their order.
-func (a *analyzer) wordList() []string {
-	words := make([]string, a.nwords)
-	for w, v := range a.cache {
-		if v >= 0 {
-			words[v] = w
-		}
-	}
-	return words
 }
 
 // term returns the stem of a lower-case word, "" for a stop word.
@@ -343,58 +301,6 @@ func smallNumber(w string) bool {
 		}
 	}
 	return true
-}
-
-// terms appends the numbers of up to max content words of text (max <= 0:
-// all) to dst.
-func (a *analyzer) terms(dst []int32, text string, max int) []int32 {
-	// A lead of max content words sits well inside the first max*24
-	// bytes; cleaning the whole of a long body for it would dominate.
-	if limit := max * 24; max > 0 && len(text) > limit {
-		for limit > 0 && !utf8.RuneStart(text[limit]) {
-			limit--
-		}
-		text = text[:limit]
-	}
-	n := 0
-	scanWords(text, func(w string) bool {
-		t := a.idOf(w)
-		if t < 0 {
-			return true
-		}
-		dst = append(dst, t)
-		n++
-		return max <= 0 || n < max
-	})
-	return dst
-}
-
-// idOf is id of the lower case of w, looked up without allocating: most
-// words are in the cache already.
-func (a *analyzer) idOf(w string) int32 {
-	ascii := true
-	for i := 0; i < len(w); i++ {
-		if w[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if !ascii {
-		return a.id(strings.ToLower(w))
-	}
-	buf := a.scratch[:0]
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf = append(buf, c)
-	}
-	a.scratch = buf
-	if v, ok := a.cache[string(buf)]; ok {
-		return v
-	}
-	return a.id(string(buf))
 }
 
 // lowerWord avoids an allocation for words that are already lower case.

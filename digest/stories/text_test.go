@@ -57,16 +57,17 @@ func TestAnalyzerTerms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newAnalyzer(languages().named(tt.language), tt.stopWords)
-			var got []string
-			ids := a.terms(nil, tt.in, 0)
-			words := a.wordList()
-			for _, id := range ids {
-				if t := a.stem(words[id]); t != "" {
-					got = append(got, t)
+			got := readTerms(a, tt.in, 0)
+			// Labels stem word by word (term); they must read as the
+			// corpus does.
+			var byTerm []string
+			for _, w := range Tokenize(tt.in) {
+				if t := a.term(w); t != "" {
+					byTerm = append(byTerm, t)
 				}
-				if a.term(words[id]) != a.stem(words[id]) {
-					t.Errorf("term and stem disagree on %q", words[id])
-				}
+			}
+			if !slices.Equal(byTerm, got) {
+				t.Errorf("term gives %q, the corpus %q", byTerm, got)
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("terms(%q) = %q, want %q", tt.in, got, tt.want)
@@ -77,7 +78,7 @@ func TestAnalyzerTerms(t *testing.T) {
 
 func TestAnalyzerTermsLimit(t *testing.T) {
 	a := newAnalyzer(languages().named("english"), nil)
-	got := a.terms(nil, "alpha beta gamma delta epsilon", 3)
+	got := readTerms(a, "alpha beta gamma delta epsilon", 3)
 	if len(got) != 3 {
 		t.Fatalf("got %d terms, want 3", len(got))
 	}
@@ -94,4 +95,20 @@ func FuzzTokenize(f *testing.F) {
 			}
 		}
 	})
+}
+
+// readTerms reads text as buildCorpus does, up to max content words, and
+// gives its terms.
+func readTerms(a *analyzer, text string, max int) []string {
+	tab := newWordTable()
+	r := &wordReader{tab: tab}
+	ids := r.terms(nil, 0, a, text, max)
+	vocab, termOf := tab.number([]*analyzer{a}, 1)
+	var out []string
+	for _, id := range ids {
+		if t := termOf[id]; t >= 0 {
+			out = append(out, vocab[t])
+		}
+	}
+	return out
 }

@@ -80,7 +80,7 @@ func Parse(name string, data []byte, modTime time.Time, o Options) (digest.Artic
 	if err != nil {
 		return digest.Article{}, err
 	}
-	if a.Title == "" && strings.TrimSpace(a.Body) == "" {
+	if a.Title == "" && a.Body.Blank() {
 		return digest.Article{}, errors.New("empty article: no title and no text")
 	}
 	finish(&a, name, modTime, o)
@@ -89,7 +89,8 @@ func Parse(name string, data []byte, modTime time.Time, o Options) (digest.Artic
 
 // finish fills what every format leaves to defaults.
 func finish(a *digest.Article, name string, modTime time.Time, o Options) {
-	a.Body = htmltext.Cap(a.Body, o.TextBytes)
+	body := htmltext.Cap(a.Body.String(), o.TextBytes)
+	a.Body = digest.NewText(body)
 	a.SourceName = o.SourceName
 	if a.Source == "" {
 		a.Source = o.SourceName
@@ -104,13 +105,13 @@ func finish(a *digest.Article, name string, modTime time.Time, o Options) {
 		a.URL = FileURL(name)
 	}
 	if a.Title == "" {
-		a.Title = htmltext.TitleFromText(a.Body)
+		a.Title = htmltext.TitleFromText(body)
 	}
 	if a.Title == "" {
 		a.Title = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
 	}
 	if a.Summary == "" {
-		a.Summary = a.Body
+		a.Summary = body
 	}
 	a.Summary = htmltext.Truncate(htmltext.Collapse(a.Summary), o.SummaryChars)
 	if a.ImageURL != "" && !feedparse.IsHTTPURL(a.ImageURL) {

@@ -134,13 +134,13 @@ func TestParseArticleFile(t *testing.T) {
 				t.Errorf("Summary has %d runes, want <= 120", n)
 			}
 			for _, s := range tt.bodyHas {
-				if !strings.Contains(a.Body, s) {
-					t.Errorf("Body lacks %q:\n%s", s, a.Body)
+				if !strings.Contains(a.Body.String(), s) {
+					t.Errorf("Body lacks %q:\n%s", s, a.Body.String())
 				}
 			}
 			for _, s := range tt.bodyLacks {
-				if strings.Contains(a.Body, s) {
-					t.Errorf("Body has %q:\n%s", s, a.Body)
+				if strings.Contains(a.Body.String(), s) {
+					t.Errorf("Body has %q:\n%s", s, a.Body.String())
 				}
 			}
 			if a.ImageURL != tt.image {
@@ -153,14 +153,14 @@ func TestParseArticleFile(t *testing.T) {
 func TestNewsPagePullQuote(t *testing.T) {
 	a := parseTestFile(t, "news-page.txt", time.Now())
 	const quote = "We rowed for everyone who kept this boathouse open"
-	if n := strings.Count(a.Body, quote); n != 1 {
-		t.Fatalf("pull quote appears %d times in body, want 1:\n%s", n, a.Body)
+	if n := strings.Count(a.Body.String(), quote); n != 1 {
+		t.Fatalf("pull quote appears %d times in body, want 1:\n%s", n, a.Body.String())
 	}
 	// The copy kept is the one in context, after the opening paragraph.
-	if strings.Index(a.Body, quote) < strings.Index(a.Body, "BRENNOR") {
-		t.Errorf("kept the first copy of the pull quote, want the later one:\n%s", a.Body)
+	if strings.Index(a.Body.String(), quote) < strings.Index(a.Body.String(), "BRENNOR") {
+		t.Errorf("kept the first copy of the pull quote, want the later one:\n%s", a.Body.String())
 	}
-	paras := strings.Split(a.Body, "\n\n")
+	paras := strings.Split(a.Body.String(), "\n\n")
 	if len(paras) != 4 {
 		t.Errorf("body has %d paragraphs, want 4: %q", len(paras), paras)
 	}
@@ -192,8 +192,8 @@ func TestNewsPageDates(t *testing.T) {
 			if a.Title != "Harbour tolls to rise next year" || a.Source != "Coast Gazette" || a.Author != "Lea Moen" {
 				t.Errorf("got title %q source %q author %q", a.Title, a.Source, a.Author)
 			}
-			if a.Body != "The harbour board voted on Monday to raise tolls." {
-				t.Errorf("Body = %q", a.Body)
+			if a.Body.String() != "The harbour board voted on Monday to raise tolls." {
+				t.Errorf("Body = %q", a.Body.String())
 			}
 		})
 	}
@@ -241,19 +241,19 @@ func TestSeedNewsPage(t *testing.T) {
 	if want := time.Date(2025, 1, 26, 0, 0, 0, 0, time.UTC); !a.Published.Equal(want) {
 		t.Errorf("Published = %v, want %v", a.Published, want)
 	}
-	if !strings.HasPrefix(a.Body, "ERBIL, Kurdistan Region of Iraq") {
-		t.Errorf("body starts %.80q, want the dateline paragraph", a.Body)
+	if !strings.HasPrefix(a.Body.String(), "ERBIL, Kurdistan Region of Iraq") {
+		t.Errorf("body starts %.80q, want the dateline paragraph", a.Body.String())
 	}
-	if n := strings.Count(a.Body, "Sudani affirmed"); n != 1 {
+	if n := strings.Count(a.Body.String(), "Sudani affirmed"); n != 1 {
 		t.Errorf("pull quote appears %d times, want 1", n)
 	}
 	for _, bad := range []string{"Image of", "Profile picture", "NEWSLETTER", "Get the latest", "\u00a0", "min read"} {
-		if strings.Contains(a.Body, bad) {
+		if strings.Contains(a.Body.String(), bad) {
 			t.Errorf("body contains %q", bad)
 		}
 	}
-	if !strings.HasSuffix(a.Body, "cleansed” from ISIS.") {
-		t.Errorf("body ends %q", a.Body[max(0, len(a.Body)-80):])
+	if !strings.HasSuffix(a.Body.String(), "cleansed” from ISIS.") {
+		t.Errorf("body ends %q", a.Body.String()[max(0, len(a.Body.String())-80):])
 	}
 }
 

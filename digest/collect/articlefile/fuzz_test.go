@@ -43,7 +43,7 @@ func FuzzParseArticleFile(f *testing.F) {
 		if a.SourceName != folderOpts.SourceName || a.Source == "" {
 			t.Fatalf("source %q / %q", a.Source, a.SourceName)
 		}
-		for _, s := range []string{a.Title, a.Summary, a.Body, a.Author, a.Source} {
+		for _, s := range []string{a.Title, a.Summary, a.Body.String(), a.Author, a.Source} {
 			if !utf8.ValidString(s) {
 				t.Fatalf("invalid UTF-8: %q", s)
 			}

@@ -38,9 +38,9 @@ func parseHTMLPage(data []byte, textBytes int) (digest.Article, error) {
 	// Page chrome inside the chosen root is not the story.
 	root.Find("header, footer, aside, figure figcaption, .share, .related").Remove()
 	h, _ := root.Html()
-	a.Body = htmltext.Convert(h, textBytes).Text
+	a.Body = digest.NewText(htmltext.Convert(h, textBytes).Text)
 	if a.Title != "" {
-		a.Body = strings.TrimSpace(strings.TrimPrefix(a.Body, a.Title))
+		a.Body = digest.NewText(strings.TrimSpace(strings.TrimPrefix(a.Body.String(), a.Title)))
 	}
 	return a, nil
 }

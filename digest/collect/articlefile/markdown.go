@@ -39,7 +39,7 @@ func parseMarkdown(data []byte, textBytes int) (digest.Article, error) {
 	if a.Title == "" {
 		a.Title = title
 	}
-	a.Body = text
+	a.Body = digest.NewText(text)
 	return a, nil
 }
 

@@ -23,7 +23,7 @@ func parseText(data []byte) (digest.Article, error) {
 	}
 	var a digest.Article
 	a.Title = htmltext.Line(lines[0])
-	a.Body = strings.Join(lines[1:], "\n\n")
+	a.Body = digest.NewText(strings.Join(lines[1:], "\n\n"))
 	return a, nil
 }
 
@@ -116,7 +116,7 @@ func parseNewsPage(lines []string) (digest.Article, bool) {
 			}
 		}
 	}
-	a.Body = strings.Join(dropRepeated(rest[:end]), "\n\n")
+	a.Body = digest.NewText(strings.Join(dropRepeated(rest[:end]), "\n\n"))
 	return a, true
 }
 

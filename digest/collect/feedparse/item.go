@@ -35,7 +35,7 @@ func (c *converter) article(it *gofeed.Item) digest.Article {
 		}
 	}
 	body := htmltext.Convert(bodySrc, c.o.TextBytes)
-	a.Body = body.Text
+	a.Body = digest.NewText(body.Text)
 
 	// The summary prefers the short description, then the content, then
 	// media:description: the first of them that holds any text.
@@ -60,7 +60,7 @@ func (c *converter) article(it *gofeed.Item) digest.Article {
 	a.Summary = htmltext.Summary(summary, c.o.SummaryChars)
 
 	a.Title = htmltext.Line(it.Title)
-	for _, fallback := range []string{summary, a.Body} {
+	for _, fallback := range []string{summary, body.Text} {
 		if a.Title == "" {
 			a.Title = htmltext.TitleFromText(fallback)
 		}
