@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,7 +18,8 @@ type frozen struct {
 	rendered map[string][]byte // by variants key
 }
 
-// payload is what an issue freezes in the store.
+// payload is what an issue freezes in the store, as gzip-compressed JSON
+// (encodePayload, decodePayload).
 type payload struct {
 	Digest *digest.Digest `json:"digest"`
 	// Rendered holds every topic set's rendering, by variants key.
@@ -145,9 +145,9 @@ func (s *Sender) frozenMeanwhile(ctx context.Context, ed Edition, so SendOptions
 
 // join takes up an issue frozen earlier, by this or another sender.
 func join(is store.Issue, sum *Summary) (*frozen, error) {
-	var p payload
-	if err := json.Unmarshal(is.Payload, &p); err != nil || p.Digest == nil {
-		return nil, fmt.Errorf("delivery: issue %d: frozen digest unreadable: %v", is.ID, err)
+	p, err := decodePayload(is.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: issue %d: %w", is.ID, err)
 	}
 	sum.Issue, sum.Resumed, sum.Articles, sum.Digest = is.ID, true, p.Digest.Count(), p.Digest
 	return &frozen{Issue: is, digest: p.Digest, rendered: p.Rendered}, nil
@@ -277,8 +277,8 @@ func (s *Sender) freeze(ctx context.Context, is *frozen) error {
 	if is.rendered, err = v.freeze(); err != nil {
 		return err
 	}
-	if is.Payload, err = json.Marshal(payload{Digest: is.digest, Rendered: is.rendered}); err != nil {
-		return fmt.Errorf("delivery: freeze: %w", err)
+	if is.Payload, err = encodePayload(payload{Digest: is.digest, Rendered: is.rendered}); err != nil {
+		return err
 	}
 	for _, t := range is.digest.Topics {
 		for _, a := range t.Articles {

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -66,9 +65,9 @@ func (w *Welcomer) Welcome(ctx context.Context, sub store.Subscriber) (*mailer.M
 	if err != nil || !found {
 		return nil, false, err
 	}
-	var p payload
-	if err := json.Unmarshal(issue.Payload, &p); err != nil || p.Digest == nil {
-		return nil, false, fmt.Errorf("delivery: welcome: issue %d: frozen digest unreadable: %v", issue.ID, err)
+	p, err := decodePayload(issue.Payload)
+	if err != nil {
+		return nil, false, fmt.Errorf("delivery: welcome: issue %d: %w", issue.ID, err)
 	}
 	v := newVariants(w.o.Renderer, p.Digest)
 	v.issueURL = issueURL(w.o.Archive, w.o.Links, issue.ID)
