@@ -42,7 +42,8 @@ func (t Text) Lead(max int) string {
 	if t.f == nil {
 		return cutRunes(t.s, max)
 	}
-	s, err := t.f.Read(t.off, max)
+	// One byte more tells whether the cut falls inside a character.
+	s, err := t.f.Read(t.off, min(max+1, t.n))
 	if err != nil {
 		// The file keeps the error for its owner to report; the article
 		// goes on with its title and summary.

@@ -42,17 +42,18 @@ func (e usageError) Unwrap() error { return e.err }
 // defaultMemoryLimit is the soft limit on the Go runtime's memory (heap,
 // stacks, runtime metadata; not the binary's own pages) when GOMEMLIMIT is
 // not set. Without it the collector lets the heap grow to twice what is
-// live, and a send of ten thousand articles peaks at 150 MB for 50 MB of
-// data. A soft limit only makes the collector run sooner: past it the
+// live, and a send of ten thousand articles peaks far above what it
+// holds. A soft limit only makes the collector run sooner: past it the
 // program goes on, with at most half the CPU spent collecting. Set
 // GOMEMLIMIT (e.g. "off", or "512MiB") to choose otherwise.
 //
-// 40 MiB sits at the largest live heap of that send (~40 MB, while
-// automatic topics number the batch's words). On the 500-feed bench
-// (bench/collect) it peaks at ~79 MB RSS instead of ~87 at 48 MiB, for
-// ~15% more CPU; at 36 MiB the collector runs all through grouping (+45%
-// CPU) for 1-2 MB more.
-const defaultMemoryLimit = 40 << 20
+// 30 MiB sits just above the largest live heap of the 500-feed send of
+// bench/collect (~22 MB, while automatic topics cluster ten thousand
+// articles; their texts wait in a spill file, see digest/spill): it peaks
+// at ~62 MB RSS, ~25 MB of which are the binary's own pages. At 32 MiB it
+// peaks at ~64 MB for ~10% less CPU; at 28 MiB the collector runs all
+// through grouping for under a megabyte less.
+const defaultMemoryLimit = 30 << 20
 
 func main() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/digest-newsletter/digest/delivery"
@@ -131,7 +132,13 @@ func buildFunc(cfg *config.Config, st *store.DB, edition string, log *slog.Logge
 		if st != nil {
 			o.State = st.FeedStates(edition)
 		}
-		return pipeline.Build(ctx, cfg, o), nil
+		d := pipeline.Build(ctx, cfg, o)
+		// Grouping leaves the heap at its largest and mostly garbage; a
+		// send then holds the digest for as long as it runs. Hand the
+		// garbage's pages back now rather than when the scavenger gets
+		// round to it.
+		debug.FreeOSMemory()
+		return d, nil
 	}
 }
 

@@ -50,8 +50,10 @@ func Create(dir string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("spill: %w", err)
 	}
-	return &File{f: f}, nil
+	return use(f), nil
 }
+
+func use(f *os.File) *File { return &File{f: f} }
 
 // Put writes text and returns where it is; ok is false when the file
 // could not take it, and the caller keeps the text.

@@ -79,7 +79,7 @@ func BenchmarkTokenize(b *testing.B) {
 	b.Run("analyzer", func(b *testing.B) {
 		b.SetBytes(size)
 		an := newAnalyzer(languages().named("english"), nil)
-		r := &wordReader{tab: newWordTable()}
+		r := newWordReader(newWordTable())
 		var buf []int32
 		for b.Loop() {
 			for _, a := range in {

@@ -88,6 +88,10 @@ func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 	for i, a := range assign {
 		groups[a] = append(groups[a], i)
 	}
+	// Labels ask which terms an article holds, not their weights.
+	for i := range vecs {
+		vecs[i].val = nil
+	}
 	names := newLabeler(c, vecs, articles, order, langs, an, o).names(groups)
 	var topics []digest.Topic
 	for g, ms := range groups {

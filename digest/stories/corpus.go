@@ -11,13 +11,14 @@ import (
 // sorted, so ids (and every tie broken on them) do not depend on the order
 // in which the workers met the words.
 type corpus struct {
-	vocab []string
+	vocab vocabulary
 	title [][]int32
 	body  [][]int32
 	// pairs are hashed bigram features of the body, ids from len(vocab).
 	pairs [][]int32
-	// nterms is the size of the term space: words, then bigram buckets.
-	nterms int
+	// nterms is the size of the term space: nwords words, then bigram
+	// buckets.
+	nterms, nwords int
 	// df is the number of documents holding each term, title or body.
 	df   []int32
 	idfs []float32
@@ -34,7 +35,7 @@ const bigramBuckets = 1 << 18
 // into buckets instead of named, which keeps the vocabulary (and its sort)
 // small.
 func (c *corpus) addBigrams(workers int) {
-	v := uint64(len(c.vocab))
+	v := uint64(c.vocab.len())
 	c.pairs = make([][]int32, len(c.body))
 	parallelFor(len(c.body), workers, func(lo, hi, _ int) {
 		for i := lo; i < hi; i++ {
@@ -50,7 +51,7 @@ func (c *corpus) addBigrams(workers int) {
 			c.pairs[i] = p
 		}
 	})
-	c.nterms = len(c.vocab) + bigramBuckets
+	c.nterms = c.vocab.len() + bigramBuckets
 }
 
 // parallelFor runs fn over [0,n) split into contiguous chunks, one per
@@ -121,7 +122,7 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 	ans, docLang := readers(n, ro.lang, an)
 	tab := newWordTable()
 	parallelFor(n, workers, func(lo, hi, _ int) {
-		r := &wordReader{tab: tab}
+		r := newWordReader(tab)
 		// Term lists are read into one buffer and kept at their exact
 		// length: grown by append they would hold a third more.
 		var buf []int32
@@ -195,8 +196,8 @@ func (c *corpus) countDF(workers int, bigrams bool) {
 	n := len(c.title)
 	dfs := make([][]int32, workers)
 	parallelFor(n, workers, func(lo, hi, w int) {
-		df := make([]int32, len(c.vocab))
-		stamp := make([]int32, len(c.vocab))
+		df := make([]int32, c.vocab.len())
+		stamp := make([]int32, c.vocab.len())
 		for i := lo; i < hi; i++ {
 			for _, field := range [][]int32{c.title[i], c.body[i]} {
 				for _, g := range field {
@@ -209,7 +210,7 @@ func (c *corpus) countDF(workers int, bigrams bool) {
 		}
 		dfs[w] = df
 	})
-	c.nterms = len(c.vocab)
+	c.nterms, c.nwords = c.vocab.len(), c.vocab.len()
 	if bigrams {
 		c.addBigrams(workers)
 	}
@@ -247,8 +248,8 @@ func (c *corpus) dropBoilerplate(group func(i int) string, share float64, minDoc
 		}
 		bySource[g] = append(bySource[g], i)
 	}
-	count := make([]int32, len(c.vocab))
-	stamp := make([]int32, len(c.vocab))
+	count := make([]int32, c.vocab.len())
+	stamp := make([]int32, c.vocab.len())
 	for _, name := range names {
 		docs := bySource[name]
 		if len(docs) < minDocs {
@@ -300,16 +301,62 @@ type svec struct {
 	val []float32
 }
 
-// tfScratch is one worker's scratch for tfidf: counts has len(nterms)
-// and is zero between calls; touched is reused so each vector is
-// allocated at its exact length.
+// tfScratch is one worker's scratch for tfidf. Word terms count in words
+// (one slot a word of the vocabulary, zero between calls); a document's
+// pair terms, a few dozen spread over bigramBuckets, are counted by
+// sorting them (pairT, each distinct pair once, and pairC its count), so
+// a worker's scratch does not take four bytes a bucket. touched is reused
+// so each vector is allocated at its exact length.
 type tfScratch struct {
-	counts  []float32
+	nwords  int32
+	words   []float32
+	pairT   []int32
+	pairC   []float32
 	touched []int32
 }
 
 func (c *corpus) newScratch() *tfScratch {
-	return &tfScratch{counts: make([]float32, c.nterms)}
+	return &tfScratch{nwords: int32(c.nwords), words: make([]float32, c.nwords)}
+}
+
+// addPairs counts a document's pair terms (those keep accepts), once
+// each, and appends them to touched.
+func (sc *tfScratch) addPairs(ids []int32, keep func(int32) bool, touched []int32) []int32 {
+	sc.pairT, sc.pairC = sc.pairT[:0], sc.pairC[:0]
+	for _, t := range ids {
+		if keep == nil || keep(t) {
+			sc.pairT = append(sc.pairT, t)
+		}
+	}
+	slices.Sort(sc.pairT)
+	n := 0
+	for k, t := range sc.pairT {
+		if k > 0 && t == sc.pairT[n-1] {
+			sc.pairC[n-1]++
+			continue
+		}
+		sc.pairT[n] = t
+		sc.pairC = append(sc.pairC, 1)
+		n++
+		touched = append(touched, t)
+	}
+	sc.pairT = sc.pairT[:n]
+	return touched
+}
+
+func (sc *tfScratch) count(t int32) float32 {
+	if t < sc.nwords {
+		return sc.words[t]
+	}
+	k, _ := slices.BinarySearch(sc.pairT, t)
+	return sc.pairC[k]
+}
+
+// reset lets a word's count go; pair counts go with the next document.
+func (sc *tfScratch) reset(t int32) {
+	if t < sc.nwords {
+		sc.words[t] = 0
+	}
 }
 
 // tfidf builds document i's vector with term frequency
@@ -317,56 +364,33 @@ func (c *corpus) newScratch() *tfScratch {
 // topK heaviest terms (topK <= 0: all) and only terms keep accepts (nil:
 // all).
 func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bool, sc *tfScratch) svec {
-	counts, touched := sc.counts, sc.touched[:0]
+	touched := sc.touched[:0]
 	defer func() { sc.touched = touched[:0] }()
 	add := func(ids []int32, w float32) {
 		for _, t := range ids {
 			if keep != nil && !keep(t) {
 				continue
 			}
-			if counts[t] == 0 {
+			if sc.words[t] == 0 {
 				touched = append(touched, t)
 			}
-			counts[t] += w
+			sc.words[t] += w
 		}
 	}
 	add(c.title[i], float32(titleWeight))
 	add(c.body[i], 1)
 	if c.pairs != nil {
-		add(c.pairs[i], 1)
+		touched = sc.addPairs(c.pairs[i], keep, touched)
 	}
 	if topK > 0 && len(touched) > topK {
-		type tw struct {
-			t int32
-			w float32
-		}
-		ws := make([]tw, len(touched))
-		for k, t := range touched {
-			ws[k] = tw{t, c.weight(t, counts[t])}
-		}
-		slices.SortFunc(ws, func(a, b tw) int {
-			if a.w != b.w {
-				if a.w > b.w {
-					return -1
-				}
-				return 1
-			}
-			return int(a.t - b.t)
-		})
-		for _, x := range ws[topK:] {
-			counts[x.t] = 0
-		}
-		touched = touched[:topK]
-		for k, x := range ws[:topK] {
-			touched[k] = x.t
-		}
+		touched = c.heaviest(touched, topK, sc)
 	}
 	slices.Sort(touched)
 	v := svec{idx: slices.Clone(touched), val: make([]float32, len(touched))}
 	var norm float64
 	for k, t := range touched {
-		w := c.weight(t, counts[t])
-		counts[t] = 0
+		w := c.weight(t, sc.count(t))
+		sc.reset(t)
 		v.val[k] = w
 		norm += float64(w) * float64(w)
 	}
@@ -377,6 +401,36 @@ func (c *corpus) tfidf(i int, titleWeight float64, topK int, keep func(int32) bo
 		}
 	}
 	return v
+}
+
+// heaviest keeps the topK terms of touched of most weight (ties to the
+// lower term) and lets the others' counts go.
+func (c *corpus) heaviest(touched []int32, topK int, sc *tfScratch) []int32 {
+	type tw struct {
+		t int32
+		w float32
+	}
+	ws := make([]tw, len(touched))
+	for k, t := range touched {
+		ws[k] = tw{t, c.weight(t, sc.count(t))}
+	}
+	slices.SortFunc(ws, func(a, b tw) int {
+		if a.w != b.w {
+			if a.w > b.w {
+				return -1
+			}
+			return 1
+		}
+		return int(a.t - b.t)
+	})
+	for _, x := range ws[topK:] {
+		sc.reset(x.t)
+	}
+	touched = touched[:topK]
+	for k, x := range ws[:topK] {
+		touched[k] = x.t
+	}
+	return touched
 }
 
 // weight is the TF-IDF weight of term t seen tf times.

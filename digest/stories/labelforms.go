@@ -126,7 +126,7 @@ func (l *labeler) surfaceForms(cands []candidate, members []int) (map[int32]*for
 	const formDocs, formUses, leadWords = 60, 20, 200
 	want := make(map[string]int32, len(cands))
 	for _, x := range cands {
-		want[l.c.vocab[x.t]] = x.t
+		want[l.c.vocab.word(x.t)] = x.t
 	}
 	out := map[int32]*forms{}
 	phrases := phraseCounts{}

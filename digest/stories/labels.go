@@ -71,14 +71,14 @@ func newLabeler(c *corpus, vecs []svec, articles []digest.Article, order []int, 
 			l.stop[w] = true
 		}
 	}
-	l.df = make([]int32, len(c.vocab))
+	l.df = make([]int32, c.vocab.len())
 	for _, v := range vecs {
 		for _, t := range v.idx {
 			l.df[t]++
 		}
 	}
-	l.tdf = make([]int32, len(c.vocab))
-	stamp := make([]int32, len(c.vocab))
+	l.tdf = make([]int32, c.vocab.len())
+	stamp := make([]int32, c.vocab.len())
 	for i, title := range c.title {
 		for _, t := range title {
 			if stamp[t] != int32(i+1) {
@@ -188,7 +188,7 @@ func (l *labeler) label(ms []int) []string {
 	slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
 	byStem := make(map[string]*forms, len(written))
 	for t, f := range written {
-		byStem[l.c.vocab[t]] = f
+		byStem[l.c.vocab.word(t)] = f
 	}
 	// A word never met counts as used always, so no phrase stands for it.
 	uses := func(stem string) int {
@@ -200,7 +200,7 @@ func (l *labeler) label(ms []int) []string {
 	strongStems := map[string]bool{}
 	for _, x := range cands {
 		if x.score > 0 && x.score >= minShare*cands[0].score {
-			strongStems[l.c.vocab[x.t]] = true
+			strongStems[l.c.vocab.word(x.t)] = true
 		}
 	}
 	strong := func(stem string) bool { return strongStems[stem] }
@@ -217,7 +217,7 @@ func (l *labeler) label(ms []int) []string {
 		if len(items) >= want {
 			break
 		}
-		stem := l.c.vocab[x.t]
+		stem := l.c.vocab.word(x.t)
 		if taken[stem] || !strong(stem) || !l.labelWord(x.word) {
 			continue
 		}
@@ -310,7 +310,7 @@ func (l *labeler) candidates(ms []int) []candidate {
 	}
 	var cands []candidate
 	add := func(t int32, s float64) {
-		if isNumber(l.c.vocab[t]) || s <= 0 {
+		if isNumber(l.c.vocab.word(t)) || s <= 0 {
 			return
 		}
 		if tdfc[t] >= minTitle {

@@ -96,8 +96,9 @@ func Merge(articles []digest.Article, opts Options) []digest.Article {
 		source:      func(i int) string { return articles[order[i]].SourceName },
 		boilerShare: o.BoilerplateShare, boilerMinDocs: o.BoilerplateMinDocs,
 	}, an, workers)
-	// Merging compares vectors and never names a word.
-	c.vocab = nil
+	// Merging compares vectors and never names a word, nor keeps a term
+	// for being in enough documents.
+	c.vocab, c.df = vocabulary{}, nil
 
 	vecs := make([]svec, n)
 	parallelFor(n, workers, func(lo, hi, _ int) {

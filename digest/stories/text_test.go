@@ -101,13 +101,13 @@ func FuzzTokenize(f *testing.F) {
 // gives its terms.
 func readTerms(a *analyzer, text string, max int) []string {
 	tab := newWordTable()
-	r := &wordReader{tab: tab}
+	r := newWordReader(tab)
 	ids := r.terms(nil, 0, a, text, max)
 	vocab, termOf := tab.number([]*analyzer{a}, 1)
 	var out []string
 	for _, id := range ids {
 		if t := termOf[id]; t >= 0 {
-			out = append(out, vocab[t])
+			out = append(out, vocab.word(t))
 		}
 	}
 	return out

@@ -53,10 +53,9 @@ func newWordTable() *wordTable {
 	return &wordTable{seed: maphash.MakeSeed()}
 }
 
-// id numbers word (lower case) in language lang, whose analyzer a tells
-// stop words, which get -1.
-func (t *wordTable) id(lang uint8, a *analyzer, word []byte) int32 {
-	h := wordHash(t.seed, lang, word)
+// id numbers word (lower case) in language lang, whose hash is h and
+// whose analyzer a tells stop words, which get -1.
+func (t *wordTable) id(h uint64, lang uint8, a *analyzer, word []byte) int32 {
 	sh := h & (wordShards - 1)
 	s := &t.shards[sh]
 	s.mu.Lock()
@@ -153,7 +152,7 @@ func (s *wordShard) rehash(seed maphash.Seed, n int) {
 // The stems are kept the way the words are, back to back per shard, and
 // only the distinct ones become strings (the vocabulary): a string per
 // word would hold more than the table itself.
-func (t *wordTable) number(ans []*analyzer, workers int) (vocab []string, termOf []int32) {
+func (t *wordTable) number(ans []*analyzer, workers int) (vocab vocabulary, termOf []int32) {
 	most := 0
 	for i := range t.shards {
 		most = max(most, len(t.shards[i].ends))
@@ -162,7 +161,8 @@ func (t *wordTable) number(ans []*analyzer, workers int) (vocab []string, termOf
 	parallelFor(wordShards, workers, func(lo, hi, _ int) {
 		for sh := lo; sh < hi; sh++ {
 			s := &t.shards[sh]
-			l := stemList{ends: make([]uint32, len(s.ends))}
+			// A stem is seldom longer than its word.
+			l := stemList{ends: make([]uint32, len(s.ends)), text: make([]byte, 0, len(s.keys))}
 			for k := range uint32(len(s.ends)) {
 				if s.stop[k/64]&(1<<(k%64)) == 0 {
 					key := s.key(k)
@@ -171,12 +171,22 @@ func (t *wordTable) number(ans []*analyzer, workers int) (vocab []string, termOf
 				l.ends[k] = uint32(len(l.text))
 			}
 			stems[sh] = l
+			// The stems are all that is read of the shard from here.
+			*s = wordShard{}
 		}
 	})
 	stem := func(id int32) []byte {
 		return stems[id&(wordShards-1)].get(uint32(id) >> wordShardBits)
 	}
-	var ids []int32
+	n := 0
+	for _, l := range stems {
+		for k := range uint32(len(l.ends)) {
+			if len(l.get(k)) > 0 {
+				n++
+			}
+		}
+	}
+	ids := make([]int32, 0, n)
 	for sh, l := range stems {
 		for k := range uint32(len(l.ends)) {
 			if len(l.get(k)) > 0 {
@@ -185,17 +195,60 @@ func (t *wordTable) number(ans []*analyzer, workers int) (vocab []string, termOf
 		}
 	}
 	slices.SortFunc(ids, func(a, b int32) int { return bytes.Compare(stem(a), stem(b)) })
+	vocab = distinctStems(ids, stem)
 	termOf = make([]int32, most<<wordShardBits)
 	for i := range termOf {
 		termOf[i] = -1
 	}
-	for _, id := range ids {
-		if st := stem(id); len(vocab) == 0 || vocab[len(vocab)-1] != string(st) {
-			vocab = append(vocab, string(st))
+	term := int32(-1)
+	for i, id := range ids {
+		if i == 0 || !bytes.Equal(stem(id), stem(ids[i-1])) {
+			term++
 		}
-		termOf[id] = int32(len(vocab) - 1)
+		termOf[id] = term
 	}
 	return vocab, termOf
+}
+
+// vocabulary is a batch's terms, by number: their stems back to back in
+// one string, term t ending at ends[t]. A hundred thousand small strings
+// would take three times the room.
+type vocabulary struct {
+	text string
+	ends []uint32
+}
+
+func (v vocabulary) len() int { return len(v.ends) }
+
+func (v vocabulary) word(t int32) string {
+	start := uint32(0)
+	if t > 0 {
+		start = v.ends[t-1]
+	}
+	return v.text[start:v.ends[t]]
+}
+
+// distinctStems is the vocabulary of the distinct stems of ids (sorted by
+// stem).
+func distinctStems(ids []int32, stem func(int32) []byte) vocabulary {
+	// Counted first, so that nothing is held at twice its size.
+	n, size := 0, 0
+	for i, id := range ids {
+		if i == 0 || !bytes.Equal(stem(id), stem(ids[i-1])) {
+			n++
+			size += len(stem(id))
+		}
+	}
+	var text strings.Builder
+	text.Grow(size)
+	ends := make([]uint32, 0, n)
+	for i, id := range ids {
+		if i == 0 || !bytes.Equal(stem(id), stem(ids[i-1])) {
+			text.Write(stem(id))
+			ends = append(ends, uint32(text.Len()))
+		}
+	}
+	return vocabulary{text: text.String(), ends: ends}
 }
 
 // stemList holds the stems of one shard's words back to back; a stop
@@ -224,6 +277,38 @@ const leadBytesPerWord = 24
 type wordReader struct {
 	tab     *wordTable
 	scratch []byte
+	// recent remembers the last word met in each of its slots (by hash):
+	// most words of a text are common ones, found here without taking a
+	// shard's lock, which two workers would otherwise fight over for
+	// "the" and "said".
+	recent []recentWord
+}
+
+type recentWord struct {
+	h    uint64
+	id   int32
+	lang uint8
+	word string
+}
+
+// recentSlots holds the commonest words of a language, about 100 kB a
+// reader.
+const recentSlots = 4096
+
+func newWordReader(tab *wordTable) *wordReader {
+	return &wordReader{tab: tab, recent: make([]recentWord, recentSlots)}
+}
+
+// id numbers a lower-case word (see wordTable.id).
+func (r *wordReader) id(lang uint8, a *analyzer, word []byte) int32 {
+	h := wordHash(r.tab.seed, lang, word)
+	e := &r.recent[h&(recentSlots-1)]
+	if e.h == h && e.lang == lang && e.word == string(word) && e.word != "" {
+		return e.id
+	}
+	id := r.tab.id(h, lang, a, word)
+	*e = recentWord{h: h, id: id, lang: lang, word: string(word)}
+	return id
 }
 
 // terms appends the numbers of up to max content words of text (max <= 0:
@@ -234,7 +319,7 @@ func (r *wordReader) terms(dst []int32, lang uint8, a *analyzer, text string, ma
 	}
 	n := 0
 	scanWords(text, func(w string) bool {
-		t := r.tab.id(lang, a, r.lower(w))
+		t := r.id(lang, a, r.lower(w))
 		if t < 0 {
 			return true
 		}
