@@ -41,33 +41,7 @@ func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 		a := &articles[order[i]]
 		return a.SourceName, a.Title, lead(a, voteSampleBytes)
 	}, an.lang, workers)
-	c := buildCorpus(n, func(i int) (string, string) {
-		a := &articles[order[i]]
-		return a.Title, lead(a, o.ClusterBodyWords*leadBytesPerWord)
-	}, readOpts{
-		bodyMax:     o.ClusterBodyWords,
-		source:      func(i int) string { return articles[order[i]].SourceName },
-		boilerShare: o.BoilerplateShare, boilerMinDocs: o.BoilerplateMinDocs,
-		lang: func(i int) *language { return langs[i] },
-	}, an, workers)
-
-	// Words of a single article cannot bring two together; on a handful
-	// of articles keep them anyway so there is something to name.
-	minDF := int32(2)
-	if n < 2*o.MinTopicArticles {
-		minDF = 1
-	}
-	keep := func(t int32) bool { return c.df[t] >= minDF }
-	vecs := make([]svec, n)
-	parallelFor(n, workers, func(lo, hi, _ int) {
-		sc := c.newScratch()
-		for i := lo; i < hi; i++ {
-			vecs[i] = c.tfidf(i, clusterTitleWeight, o.ClusterTerms, keep, sc)
-			// The vector holds what clustering needs of the body; labels
-			// read titles only.
-			c.body[i] = nil
-		}
-	})
+	c, vecs := clusterVectors(articles, order, langs, an, o, workers)
 
 	maxK := min(o.MaxTopics, n/o.MinTopicArticles)
 	minK := min(o.MinTopics, maxK)
@@ -197,4 +171,40 @@ func chooseClusters(vecs []svec, vocab, minK, maxK int, o Options, workers int) 
 		copy(cent[int(ft)*k:int(ft)*k+k], best.cent[t*k:t*k+k])
 	}
 	return kmeans(vecs, vocab, k, cent, o.Iterations, workers).assign
+}
+
+// clusterVectors reads each article (by canonical position, in its
+// language) as the TF-IDF vector clustering uses: its ClusterTerms
+// heaviest terms of title and body found in at least two articles. The
+// corpus keeps the titles and the vocabulary, for labels.
+func clusterVectors(articles []digest.Article, order []int, langs []*language, an *analyzer, o Options, workers int) (*corpus, []svec) {
+	n := len(articles)
+	c := buildCorpus(n, func(i int) (string, string) {
+		a := &articles[order[i]]
+		return a.Title, lead(a, o.ClusterBodyWords*leadBytesPerWord)
+	}, readOpts{
+		bodyMax:     o.ClusterBodyWords,
+		source:      func(i int) string { return articles[order[i]].SourceName },
+		boilerShare: o.BoilerplateShare, boilerMinDocs: o.BoilerplateMinDocs,
+		lang: func(i int) *language { return langs[i] },
+	}, an, workers)
+
+	// Words of a single article cannot bring two together; on a handful
+	// of articles keep them anyway so there is something to name.
+	minDF := int32(2)
+	if n < 2*o.MinTopicArticles {
+		minDF = 1
+	}
+	keep := func(t int32) bool { return c.df[t] >= minDF }
+	vecs := make([]svec, n)
+	parallelFor(n, workers, func(lo, hi, _ int) {
+		sc := c.newScratch()
+		for i := lo; i < hi; i++ {
+			vecs[i] = c.tfidf(i, clusterTitleWeight, o.ClusterTerms, keep, sc)
+			// The vector holds what clustering needs of the body; labels
+			// read titles only.
+			c.body[i] = nil
+		}
+	})
+	return c, vecs
 }

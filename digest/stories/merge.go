@@ -87,75 +87,11 @@ func Merge(articles []digest.Article, opts Options) []digest.Article {
 	}
 	order := canonicalOrder(articles)
 	workers := workerCount(o, n)
-	an := newAnalyzer(languages().named(o.Language), o.StopWords)
-	c := buildCorpus(n, func(i int) (string, string) {
-		a := &articles[order[i]]
-		return a.Title, lead(a, o.LeadWords*leadBytesPerWord)
-	}, readOpts{
-		bodyMax: o.LeadWords, bigrams: true,
-		source:      func(i int) string { return articles[order[i]].SourceName },
-		boilerShare: o.BoilerplateShare, boilerMinDocs: o.BoilerplateMinDocs,
-	}, an, workers)
-	// Merging compares vectors and never names a word, nor keeps a term
-	// for being in enough documents.
-	c.vocab, c.df = vocabulary{}, nil
-
-	vecs := make([]svec, n)
-	parallelFor(n, workers, func(lo, hi, _ int) {
-		sc := c.newScratch()
-		for i := lo; i < hi; i++ {
-			vecs[i] = c.tfidf(i, o.TitleWeight, 0, nil, sc)
-			// The vector is all that is read of the document from here:
-			// its term lists go as it is made, not after the last one.
-			c.title[i], c.body[i] = nil, nil
-			if c.pairs != nil {
-				c.pairs[i] = nil
-			}
-		}
-	})
-	edges := similarPairs(vecs, c.nterms, o, workers)
+	vecs, nterms := leadVectors(articles, order, o, workers)
+	edges := similarPairs(vecs, nterms, o, workers)
 	edges = append(edges, sameURL(articles, order)...)
 
-	adj := make([][]int32, n)
-	for _, e := range edges {
-		adj[e.i] = append(adj[e.i], e.j)
-		adj[e.j] = append(adj[e.j], e.i)
-	}
-
-	prio := make([]int, n)
-	for i := range prio {
-		prio[i] = i
-	}
-	weight := make([]float64, n)
-	complete := make([]int, n)
-	for i, idx := range order {
-		weight[i] = o.weight(articles[idx].SourceName)
-		complete[i] = completeness(&articles[idx])
-	}
-	slices.SortStableFunc(prio, func(x, y int) int {
-		return cmp.Or(
-			cmp.Compare(weight[y], weight[x]),
-			cmp.Compare(complete[y], complete[x]),
-			articles[order[x]].Published.Compare(articles[order[y]].Published),
-		)
-	})
-	rep := make([]int32, n)
-	for i := range rep {
-		rep[i] = -1
-	}
-	members := map[int32][]int32{}
-	for _, p := range prio {
-		if rep[p] >= 0 {
-			continue
-		}
-		rep[p] = int32(p)
-		for _, q := range adj[p] {
-			if rep[q] < 0 {
-				rep[q] = int32(p)
-				members[int32(p)] = append(members[int32(p)], q)
-			}
-		}
-	}
+	rep, members, prio := stars(articles, order, edges, o)
 
 	// Also lists the others in priority order, so the best of them first.
 	rank := make([]int, n)
@@ -256,29 +192,7 @@ func similarPairs(vecs []svec, vocab int, o Options, workers int) []edge {
 			top[i] = heaviest(vecs[i], o.CandidateTerms)
 		}
 	})
-	// Postings in one array (CSR): a slice per term of a big term space
-	// costs more than the postings themselves.
-	start := make([]int32, vocab+1)
-	for _, ts := range top {
-		for _, t := range ts {
-			start[t+1]++
-		}
-	}
-	for t := range vocab {
-		start[t+1] += start[t]
-	}
-	// start[t] serves as term t's fill cursor, then is shifted back: a
-	// cursor array of its own would cost as much as start (a slot per
-	// term of the bigram space).
-	flat := make([]int32, start[vocab])
-	for i, ts := range top {
-		for _, t := range ts {
-			flat[start[t]] = int32(i)
-			start[t]++
-		}
-	}
-	copy(start[1:], start[:vocab])
-	start[0] = 0
+	start, flat := postings(top, vocab)
 	thr := float32(o.MergeThreshold)
 	parts := make([][]edge, max(workers, 1))
 	parallelFor(n, workers, func(lo, hi, w int) {
@@ -373,4 +287,117 @@ func heaviest(v svec, k int) []int32 {
 		out[i] = v.idx[p]
 	}
 	return out
+}
+
+// leadVectors reads each article (by canonical position) as the TF-IDF
+// vector of its title (weighted TitleWeight), the first LeadWords content
+// words of its lead and their pairs; nterms is the size of their term
+// space.
+func leadVectors(articles []digest.Article, order []int, o Options, workers int) (vecs []svec, nterms int) {
+	n := len(articles)
+	an := newAnalyzer(languages().named(o.Language), o.StopWords)
+	c := buildCorpus(n, func(i int) (string, string) {
+		a := &articles[order[i]]
+		return a.Title, lead(a, o.LeadWords*leadBytesPerWord)
+	}, readOpts{
+		bodyMax: o.LeadWords, bigrams: true,
+		source:      func(i int) string { return articles[order[i]].SourceName },
+		boilerShare: o.BoilerplateShare, boilerMinDocs: o.BoilerplateMinDocs,
+	}, an, workers)
+	// Merging compares vectors and never names a word, nor keeps a term
+	// for being in enough documents.
+	c.vocab, c.df = vocabulary{}, nil
+
+	vecs = make([]svec, n)
+	parallelFor(n, workers, func(lo, hi, _ int) {
+		sc := c.newScratch()
+		for i := lo; i < hi; i++ {
+			vecs[i] = c.tfidf(i, o.TitleWeight, 0, nil, sc)
+			// The vector is all that is read of the document from here:
+			// its term lists go as it is made, not after the last one.
+			c.title[i], c.body[i] = nil, nil
+			if c.pairs != nil {
+				c.pairs[i] = nil
+			}
+		}
+	})
+	return vecs, c.nterms
+}
+
+// stars makes each story a star around its representative (see Merge):
+// rep[p] is the representative of the article at canonical position p,
+// members the others of each representative, prio the positions in the
+// order they were taken.
+func stars(articles []digest.Article, order []int, edges []edge, o Options) (rep []int32, members map[int32][]int32, prio []int) {
+	n := len(articles)
+	adj := make([][]int32, n)
+	for _, e := range edges {
+		adj[e.i] = append(adj[e.i], e.j)
+		adj[e.j] = append(adj[e.j], e.i)
+	}
+
+	prio = make([]int, n)
+	for i := range prio {
+		prio[i] = i
+	}
+	weight := make([]float64, n)
+	complete := make([]int, n)
+	for i, idx := range order {
+		weight[i] = o.weight(articles[idx].SourceName)
+		complete[i] = completeness(&articles[idx])
+	}
+	slices.SortStableFunc(prio, func(x, y int) int {
+		return cmp.Or(
+			cmp.Compare(weight[y], weight[x]),
+			cmp.Compare(complete[y], complete[x]),
+			articles[order[x]].Published.Compare(articles[order[y]].Published),
+		)
+	})
+	rep = make([]int32, n)
+	for i := range rep {
+		rep[i] = -1
+	}
+	members = map[int32][]int32{}
+	for _, p := range prio {
+		if rep[p] >= 0 {
+			continue
+		}
+		rep[p] = int32(p)
+		for _, q := range adj[p] {
+			if rep[q] < 0 {
+				rep[q] = int32(p)
+				members[int32(p)] = append(members[int32(p)], q)
+			}
+		}
+	}
+	return rep, members, prio
+}
+
+// postings indexes the documents by their top terms, in one array (CSR):
+// the documents holding term t are flat[start[t]:start[t+1]], ascending.
+// A slice per term of a big term space costs more than the postings
+// themselves.
+func postings(top [][]int32, vocab int) (start, flat []int32) {
+	start = make([]int32, vocab+1)
+	for _, ts := range top {
+		for _, t := range ts {
+			start[t+1]++
+		}
+	}
+	for t := range vocab {
+		start[t+1] += start[t]
+	}
+	// start[t] serves as term t's fill cursor, then is shifted back: a
+	// cursor array of its own would cost as much as start (a slot per
+	// term of the bigram space).
+	flat = make([]int32, start[vocab])
+	for i, ts := range top {
+		for _, t := range ts {
+			flat[start[t]] = int32(i)
+			start[t]++
+		}
+	}
+	copy(start[1:], start[:vocab])
+	start[0] = 0
+	return start, flat
 }
