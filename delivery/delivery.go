@@ -183,6 +183,12 @@ type Options struct {
 	// Holder names this process in claims (host:pid by default); each send
 	// adds a random part.
 	Holder string
+	// Settle, when set, is called once an issue is built and frozen and
+	// before the store takes it: building leaves the heap at its largest
+	// and mostly garbage, and the store (SQLite) is about to take a few
+	// MB of memory outside Go's accounting. The binary hands the garbage
+	// back to the system there (debug.FreeOSMemory).
+	Settle func()
 }
 
 // Sender sends issues.

@@ -99,6 +99,9 @@ func (s *Sender) create(ctx context.Context, is *frozen, sum *Summary) (*frozen,
 	if err := s.freeze(ctx, is); err != nil {
 		return nil, err
 	}
+	if s.o.Settle != nil {
+		s.o.Settle()
+	}
 	created, err := s.o.Store.CreateIssue(ctx, is.Issue, s.o.Editions[0].Name)
 	var conflict *store.IssueConflict
 	if errors.As(err, &conflict) {

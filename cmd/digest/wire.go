@@ -132,13 +132,7 @@ func buildFunc(cfg *config.Config, st *store.DB, edition string, log *slog.Logge
 		if st != nil {
 			o.State = st.FeedStates(edition)
 		}
-		d := pipeline.Build(ctx, cfg, o)
-		// Grouping leaves the heap at its largest and mostly garbage; a
-		// send then holds the digest for as long as it runs. Hand the
-		// garbage's pages back now rather than when the scavenger gets
-		// round to it.
-		debug.FreeOSMemory()
-		return d, nil
+		return pipeline.Build(ctx, cfg, o), nil
 	}
 }
 
@@ -164,6 +158,7 @@ func newSender(cfg *config.Config, st *store.DB, dryRun bool, signer *links.Sign
 	o.Mailer, o.Renderer, o.Links = m, r, lb
 	o.Build = buildFunc(cfg, stateStore, edition, log)
 	o.Logger, o.Progress = log, progress
+	o.Settle = debug.FreeOSMemory
 	o.BounceAddress, o.UnsubscribeMailto = inboundAddresses(cfg, signer)
 	if st != nil {
 		o.Store = st

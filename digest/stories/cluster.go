@@ -27,6 +27,9 @@ const clusterTitleWeight = 2
 // articles. Each article is read in its own language (language.go), and
 // each topic is named by its LabelTerms best words or two-word phrases
 // (labels.go). Topics come largest first, articles in Rank order.
+//
+// The topics' articles are articles itself, reordered in place: the
+// caller hands the batch over.
 func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 	o := opts.WithDefaults()
 	n := len(articles)
@@ -67,22 +70,48 @@ func AutoTopics(articles []digest.Article, opts Options) []digest.Topic {
 		vecs[i].val = nil
 	}
 	names := newLabeler(c, vecs, articles, order, langs, an, o).names(groups)
+	// The topics are runs of articles itself, put in group order: a copy
+	// of every article would double what the batch holds at its end.
+	var dest []int
 	var topics []digest.Topic
 	for g, ms := range groups {
 		if len(ms) == 0 {
 			continue
 		}
-		t := digest.Topic{Name: names[g], Auto: true, Articles: make([]digest.Article, len(ms))}
-		for x, pos := range ms {
-			t.Articles[x] = articles[order[pos]]
+		start := len(dest)
+		for _, pos := range ms {
+			dest = append(dest, order[pos])
 		}
+		topics = append(topics, digest.Topic{Name: names[g], Auto: true, Articles: articles[start:len(dest):len(dest)]})
+	}
+	permute(articles, dest)
+	for _, t := range topics {
 		Rank(t.Articles, o)
-		topics = append(topics, t)
 	}
 	slices.SortStableFunc(topics, func(a, b digest.Topic) int {
 		return cmp.Or(cmp.Compare(len(b.Articles), len(a.Articles)), strings.Compare(a.Name, b.Name))
 	})
 	return topics
+}
+
+// permute reorders a in place so that a[i] becomes what a[from[i]] was
+// (from is a permutation), following its cycles.
+func permute(a []digest.Article, from []int) {
+	done := make([]bool, len(a))
+	for i := range a {
+		if done[i] || from[i] == i {
+			continue
+		}
+		tmp := a[i]
+		j := i
+		for from[j] != i {
+			a[j] = a[from[j]]
+			done[j] = true
+			j = from[j]
+		}
+		a[j] = tmp
+		done[j] = true
+	}
 }
 
 // compact renumbers, in place, the terms the vectors use as 0..dim-1, in
