@@ -54,3 +54,22 @@ func TestJoinsIssueFrozenWhileItCollects(t *testing.T) {
 		}
 	}
 }
+
+// Settle runs once an issue is built and frozen, before the store holds
+// it: the binary hands the build's garbage back there.
+func TestSettleBetweenFreezeAndStore(t *testing.T) {
+	f := newFixture(t, 3)
+	var calls int
+	f.sender.o.Settle = func() {
+		calls++
+		if _, open, err := f.st.OpenIssue(context.Background(), "weekly"); err != nil || open {
+			t.Errorf("Settle ran with the issue already stored (open %v, %v)", open, err)
+		}
+	}
+	if sum, err := f.sender.Send(context.Background(), SendOptions{}); err != nil || sum.Sent != 3 {
+		t.Fatalf("send: %+v, %v", sum, err)
+	}
+	if calls != 1 {
+		t.Fatalf("Settle ran %d times for one new issue, want 1", calls)
+	}
+}
