@@ -40,7 +40,7 @@ func (t Text) Lead(max int) string {
 		max = t.n
 	}
 	if t.f == nil {
-		return cutRunes(t.s, max)
+		return CutBytes(t.s, max)
 	}
 	// One byte more tells whether the cut falls inside a character.
 	s, err := t.f.Read(t.off, min(max+1, t.n))
@@ -49,7 +49,7 @@ func (t Text) Lead(max int) string {
 		// goes on with its title and summary.
 		return ""
 	}
-	return cutRunes(s, max)
+	return CutBytes(s, max)
 }
 
 // Spill moves the text to f and returns where it now is; a blank text,
@@ -65,8 +65,8 @@ func (t Text) Spill(f *spill.File) Text {
 	return Text{f: f, off: off, n: t.n}
 }
 
-// cutRunes cuts s to at most n bytes, at a character boundary.
-func cutRunes(s string, n int) string {
+// CutBytes cuts s to at most n bytes, at a character boundary.
+func CutBytes(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -4,7 +4,6 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/digest-newsletter/digest/digest"
 
@@ -216,7 +215,7 @@ func (t *langTable) vote(title, text string) *language {
 	}
 	scanWords(title, count)
 	if words < voteWords {
-		scanWords(cutBytes(text, voteSampleBytes), count)
+		scanWords(digest.CutBytes(text, voteSampleBytes), count)
 	}
 	best, second := -1, 0
 	for m := seen; m != 0; m &= m - 1 {
@@ -234,17 +233,6 @@ func (t *langTable) vote(title, text string) *language {
 		return nil
 	}
 	return t.voted[best]
-}
-
-// cutBytes cuts s to at most n bytes, at a character boundary.
-func cutBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // trigrams asks whatlanggo, nil when it is not sure. Its answer is
@@ -325,7 +313,7 @@ func (t *langTable) detectAll(n int, text func(i int) (source, title, body strin
 					break
 				}
 				_, title, body := text(i)
-				sample.WriteString(title + "\n" + cutBytes(body, voteSampleBytes/2) + "\n")
+				sample.WriteString(title + "\n" + digest.CutBytes(body, voteSampleBytes/2) + "\n")
 			}
 			l = t.trigrams(sample.String())
 		}

@@ -99,7 +99,7 @@ func TestTrigramsNeedStopWords(t *testing.T) {
 	var sample strings.Builder
 	for _, a := range in {
 		if a.SourceName == "Outlet 3" && sample.Len() < 2*voteSampleBytes {
-			sample.WriteString(a.Title + "\n" + cutBytes(a.Body.String(), voteSampleBytes/2) + "\n")
+			sample.WriteString(a.Title + "\n" + digest.CutBytes(a.Body.String(), voteSampleBytes/2) + "\n")
 		}
 	}
 	if info := whatlanggo.Detect(sample.String()); info.Lang != whatlanggo.Spa || !info.IsReliable() {

@@ -57,7 +57,7 @@ func lead(a *digest.Article, maxBytes int) string {
 	if !a.Body.Blank() {
 		return a.Body.Lead(maxBytes)
 	}
-	return cutBytes(a.Summary, maxBytes)
+	return digest.CutBytes(a.Summary, maxBytes)
 }
 
 // edge is a pair of documents (by canonical position, i < j) that are the

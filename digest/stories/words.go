@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/digest-newsletter/digest/digest"
 )
 
 // wordTable numbers the distinct lower-case words of one batch, each in
@@ -315,7 +317,7 @@ func (r *wordReader) id(lang uint8, a *analyzer, word []byte) int32 {
 // all), read by a as language lang of the table, to dst.
 func (r *wordReader) terms(dst []int32, lang uint8, a *analyzer, text string, max int) []int32 {
 	if max > 0 {
-		text = cutBytes(text, max*leadBytesPerWord)
+		text = digest.CutBytes(text, max*leadBytesPerWord)
 	}
 	n := 0
 	scanWords(text, func(w string) bool {
