@@ -137,7 +137,6 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 	})
 	var termOf []int32
 	c.vocab, termOf = tab.number(ans, workers)
-	tab = nil
 	parallelFor(n, workers, func(lo, hi, _ int) {
 		for i := lo; i < hi; i++ {
 			for _, field := range []*[]int32{&c.title[i], &c.body[i]} {
@@ -153,7 +152,6 @@ func buildCorpus(n int, text func(i int) (title, body string), ro readOpts, an *
 			}
 		}
 	})
-	termOf = nil
 	if ro.source != nil {
 		c.dropBoilerplate(ro.source, ro.boilerShare, ro.boilerMinDocs)
 	}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/digest-newsletter/digest/digest"
 )
@@ -335,18 +334,6 @@ func (r *wordReader) terms(dst []int32, lang uint8, a *analyzer, text string, ma
 // lower is w in lower case, in the reader's scratch: most words are met
 // again, and looking them up must not allocate.
 func (r *wordReader) lower(w string) []byte {
-	buf := r.scratch[:0]
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if c >= utf8.RuneSelf {
-			buf = append(buf[:0], strings.ToLower(w)...)
-			break
-		}
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf = append(buf, c)
-	}
-	r.scratch = buf
-	return buf
+	r.scratch = appendLower(r.scratch[:0], w)
+	return r.scratch
 }
