@@ -105,17 +105,13 @@ func (pw *payloadWriter) payload(p payload) {
 	if p.Rendered == nil {
 		pw.raw("null")
 	} else {
-		pw.raw("{")
 		// Sorted, as json.Marshal writes a map.
-		for i, k := range slices.Sorted(maps.Keys(p.Rendered)) {
-			if i > 0 {
-				pw.raw(",")
-			}
-			pw.value(k)
+		keys := slices.Sorted(maps.Keys(p.Rendered))
+		pw.seq("{", "}", len(keys), func(i int) {
+			pw.value(keys[i])
 			pw.raw(":")
-			pw.bytes(p.Rendered[k])
-		}
-		pw.raw("}")
+			pw.bytes(p.Rendered[keys[i]])
+		})
 	}
 	pw.raw("}")
 }
@@ -146,11 +142,8 @@ func (pw *payloadWriter) digest(d *digest.Digest) {
 	if d.Topics == nil {
 		pw.raw("null")
 	} else {
-		pw.raw("[")
-		for i, t := range d.Topics {
-			if i > 0 {
-				pw.raw(",")
-			}
+		pw.seq("[", "]", len(d.Topics), func(i int) {
+			t := &d.Topics[i]
 			pw.raw(`{"name":`)
 			pw.value(t.Name)
 			if t.Auto {
@@ -159,8 +152,7 @@ func (pw *payloadWriter) digest(d *digest.Digest) {
 			pw.raw(`,"articles":`)
 			pw.articles(t.Articles)
 			pw.raw("}")
-		}
-		pw.raw("]")
+		})
 	}
 	pw.raw(`,"errors":`)
 	pw.value(d.Errors)
@@ -172,14 +164,19 @@ func (pw *payloadWriter) articles(as []digest.Article) {
 		pw.raw("null")
 		return
 	}
-	pw.raw("[")
-	for i := range as {
+	pw.seq("[", "]", len(as), func(i int) { pw.value(&as[i]) })
+}
+
+// seq writes n items between open and close, comma-separated.
+func (pw *payloadWriter) seq(open, close string, n int, item func(i int)) {
+	pw.raw(open)
+	for i := range n {
 		if i > 0 {
 			pw.raw(",")
 		}
-		pw.value(&as[i])
+		item(i)
 	}
-	pw.raw("]")
+	pw.raw(close)
 }
 
 // decodePayload reads an issue's payload: gzip-compressed JSON, or the
